@@ -2,13 +2,14 @@
  * bit-exact against the cacophony test vector for
  * Noise_XX_25519_ChaChaPoly_SHA256 (github.com/haskell-cryptography/cacophony,
  * vectors/cacophony.txt), with its keys injected. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "p2p/error.h"
 #include "secure/noise_cipher.h"
