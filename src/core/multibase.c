@@ -32,57 +32,64 @@ static char to_lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-/* ---- base58btc ---- */
+/* ---- base58btc and base36: big-number radix conversion ---- */
 
-int p2p_base58btc_encode(const uint8_t *in, size_t len, p2p_buf *out)
+static const char B36_LOWER[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+static const char B36_UPPER[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/* Leading zero bytes become leading zero digits (alphabet[0]); the rest is
+ * the number written in `radix`. Quadratic, hence P2P_BASE58_MAX_LEN. */
+static int radix_encode(const char *alphabet, unsigned radix, const uint8_t *in,
+                        size_t len, p2p_buf *out)
 {
 	if (len > P2P_BASE58_MAX_LEN)
 		return P2P_ETOOBIG;
 	size_t zeros = 0;
 	while (zeros < len && in[zeros] == 0)
 		zeros++;
-	/* log(256)/log(58) < 1.37, so 138/100 digits per byte is enough. */
-	uint8_t digits[P2P_BASE58_MAX_LEN * 138 / 100 + 1];
-	size_t ndig = 0; /* digits[0..ndig) little-endian, base 58 */
+	/* Two digits per byte suffice for any radix >= 16. */
+	uint8_t digits[2 * P2P_BASE58_MAX_LEN];
+	size_t ndig = 0; /* digits[0..ndig) little-endian */
 	for (size_t i = zeros; i < len; i++) {
 		unsigned carry = in[i];
 		for (size_t j = 0; j < ndig; j++) {
 			carry += (unsigned)digits[j] << 8;
-			digits[j] = (uint8_t)(carry % 58);
-			carry /= 58;
+			digits[j] = (uint8_t)(carry % radix);
+			carry /= radix;
 		}
 		while (carry > 0) {
-			digits[ndig++] = (uint8_t)(carry % 58);
-			carry /= 58;
+			digits[ndig++] = (uint8_t)(carry % radix);
+			carry /= radix;
 		}
 	}
 	int rc = p2p_buf_reserve(out, zeros + ndig);
 	if (rc != P2P_OK)
 		return rc;
 	for (size_t i = 0; i < zeros; i++)
-		out->data[out->len++] = '1';
+		out->data[out->len++] = (uint8_t)alphabet[0];
 	for (size_t j = ndig; j > 0; j--)
-		out->data[out->len++] = (uint8_t)B58_ALPHABET[digits[j - 1]];
+		out->data[out->len++] = (uint8_t)alphabet[digits[j - 1]];
 	return P2P_OK;
 }
 
-int p2p_base58btc_decode(const char *in, size_t len, p2p_buf *out)
+/* fold_case: the alphabet is lower case and upper-case input is accepted. */
+static int radix_decode(const char *alphabet, unsigned radix, int fold_case,
+                        const char *in, size_t len, p2p_buf *out)
 {
 	if (len > P2P_BASE58_MAX_LEN)
 		return P2P_ETOOBIG;
-	size_t ones = 0;
-	while (ones < len && in[ones] == '1')
-		ones++;
-	/* log(58)/log(256) < 0.733: bytes needed per character. */
-	uint8_t bytes[P2P_BASE58_MAX_LEN * 733 / 1000 + 1];
-	size_t nbytes = 0; /* bytes[0..nbytes) little-endian, base 256 */
-	for (size_t i = ones; i < len; i++) {
-		int d = alpha_index(B58_ALPHABET, 58, in[i]);
+	size_t zeros = 0;
+	while (zeros < len && in[zeros] == alphabet[0])
+		zeros++;
+	uint8_t bytes[P2P_BASE58_MAX_LEN]; /* under one byte per digit */
+	size_t nbytes = 0;                 /* bytes[0..nbytes) little-endian */
+	for (size_t i = zeros; i < len; i++) {
+		int d = alpha_index(alphabet, radix, fold_case ? to_lower(in[i]) : in[i]);
 		if (d < 0)
 			return P2P_EPROTO;
 		unsigned carry = (unsigned)d;
 		for (size_t j = 0; j < nbytes; j++) {
-			carry += (unsigned)bytes[j] * 58;
+			carry += (unsigned)bytes[j] * radix;
 			bytes[j] = (uint8_t)(carry & 0xff);
 			carry >>= 8;
 		}
@@ -91,14 +98,34 @@ int p2p_base58btc_decode(const char *in, size_t len, p2p_buf *out)
 			carry >>= 8;
 		}
 	}
-	int rc = p2p_buf_reserve(out, ones + nbytes);
+	int rc = p2p_buf_reserve(out, zeros + nbytes);
 	if (rc != P2P_OK)
 		return rc;
-	memset(out->data + out->len, 0, ones);
-	out->len += ones;
+	memset(out->data + out->len, 0, zeros);
+	out->len += zeros;
 	for (size_t j = nbytes; j > 0; j--)
 		out->data[out->len++] = bytes[j - 1];
 	return P2P_OK;
+}
+
+int p2p_base58btc_encode(const uint8_t *in, size_t len, p2p_buf *out)
+{
+	return radix_encode(B58_ALPHABET, 58, in, len, out);
+}
+
+int p2p_base58btc_decode(const char *in, size_t len, p2p_buf *out)
+{
+	return radix_decode(B58_ALPHABET, 58, 0, in, len, out);
+}
+
+int p2p_base36_encode(const uint8_t *in, size_t len, int upper, p2p_buf *out)
+{
+	return radix_encode(upper ? B36_UPPER : B36_LOWER, 36, in, len, out);
+}
+
+int p2p_base36_decode(const char *in, size_t len, p2p_buf *out)
+{
+	return radix_decode(B36_LOWER, 36, 1, in, len, out);
 }
 
 /* ---- base32 (RFC 4648 alphabet, no padding) ---- */
@@ -327,6 +354,10 @@ int p2p_multibase_encode(enum p2p_multibase base, const uint8_t *in, size_t len,
 	case P2P_MULTIBASE_BASE58BTC:
 		rc = p2p_base58btc_encode(in, len, out);
 		break;
+	case P2P_MULTIBASE_BASE36:
+	case P2P_MULTIBASE_BASE36UPPER:
+		rc = p2p_base36_encode(in, len, base == P2P_MULTIBASE_BASE36UPPER, out);
+		break;
 	case P2P_MULTIBASE_BASE32:
 		rc = p2p_base32_encode(in, len, out);
 		break;
@@ -365,6 +396,9 @@ int p2p_multibase_decode(const char *in, size_t len, p2p_buf *out)
 	switch (in[0]) {
 	case P2P_MULTIBASE_BASE58BTC:
 		return p2p_base58btc_decode(body, n, out);
+	case P2P_MULTIBASE_BASE36:
+	case P2P_MULTIBASE_BASE36UPPER:
+		return p2p_base36_decode(body, n, out);
 	case P2P_MULTIBASE_BASE32:
 	case P2P_MULTIBASE_BASE32UPPER:
 		return p2p_base32_decode(body, n, out);

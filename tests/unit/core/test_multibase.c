@@ -48,6 +48,8 @@ static void test_spec_vectors(void **state)
 	    {"yes mani !", 10, "bpfsxgidnmfxgsibb"},
 	    {"yes mani !", 10, "BPFSXGIDNMFXGSIBB"},
 	    {"yes mani !", 10, "z7paNL19xttacUY"},
+	    {"yes mani !", 10, "k2lcpzo5yikidynfl"},
+	    {"yes mani !", 10, "K2LCPZO5YIKIDYNFL"},
 	    {"yes mani !", 10, "meWVzIG1hbmkgIQ"},
 	    {"yes mani !", 10, "MeWVzIG1hbmkgIQ=="},
 	    {"yes mani !", 10, "ueWVzIG1hbmkgIQ"},
@@ -57,6 +59,8 @@ static void test_spec_vectors(void **state)
 	    {"\0yes mani !", 11, "bab4wk4zanvqw42jaee"},
 	    {"\0yes mani !", 11, "BAB4WK4ZANVQW42JAEE"},
 	    {"\0yes mani !", 11, "z17paNL19xttacUY"},
+	    {"\0yes mani !", 11, "k02lcpzo5yikidynfl"},
+	    {"\0yes mani !", 11, "K02LCPZO5YIKIDYNFL"},
 	    {"\0yes mani !", 11, "mAHllcyBtYW5pICE"},
 	    {"\0yes mani !", 11, "MAHllcyBtYW5pICE="},
 	    {"\0yes mani !", 11, "uAHllcyBtYW5pICE"},
@@ -65,6 +69,7 @@ static void test_spec_vectors(void **state)
 	    {"\0\0yes mani !", 12, "baaahszltebwwc3tjeaqq"},
 	    {"\0\0yes mani !", 12, "BAAAHSZLTEBWWC3TJEAQQ"},
 	    {"\0\0yes mani !", 12, "z117paNL19xttacUY"},
+	    {"\0\0yes mani !", 12, "k002lcpzo5yikidynfl"},
 	    {"\0\0yes mani !", 12, "mAAB5ZXMgbWFuaSAh"},
 	    {"\0\0yes mani !", 12, "MAAB5ZXMgbWFuaSAh"},
 	    {"\0\0yes mani !", 12, "uAAB5ZXMgbWFuaSAh"},
@@ -81,6 +86,8 @@ static void test_case_insensitivity(void **state)
 	check_decode("F68656c6c6f20776F726C64", "hello world", 11);
 	check_decode("bnbswy3dpeB3W64TMMQ", "hello world", 11);
 	check_decode("Bnbswy3dpeB3W64TMMQ", "hello world", 11);
+	check_decode("kfUvrsIvVnfRbjWaJo", "hello world", 11);
+	check_decode("KfUVrSIVVnFRbJWAJo", "hello world", 11);
 }
 
 /* RFC 4648 section 10, without padding for base32 (multibase 'b'). */
@@ -214,12 +221,16 @@ static void test_rejects(void **state)
 	/* Every failure left the buffer as it was. */
 	assert_int_equal(out.len, 4);
 	assert_memory_equal(out.data, "keep", 4);
-	/* Prefixes: empty, unknown (base36 'k', identity '\0'). */
+	assert_int_equal(p2p_base36_decode("2lcp-", 5, &out), P2P_EPROTO);
+	assert_int_equal(out.len, 4);
+	/* Prefixes: empty, unknown (base32hex 'v', base10 '9'). */
 	assert_int_equal(p2p_multibase_decode("", 0, &out), P2P_EPROTO);
-	assert_int_equal(p2p_multibase_decode("k2lcpzo5yikidynfl", 17, &out),
+	assert_int_equal(p2p_multibase_decode("vf5in683dc5n6i811", 17, &out),
+	                 P2P_EUNSUPPORTED);
+	assert_int_equal(p2p_multibase_decode("9573277761329450583662625", 25, &out),
 	                 P2P_EUNSUPPORTED);
 	assert_int_equal(
-	    p2p_multibase_encode((enum p2p_multibase)'k', (const uint8_t *)"a", 1, &out),
+	    p2p_multibase_encode((enum p2p_multibase)'v', (const uint8_t *)"a", 1, &out),
 	    P2P_EUNSUPPORTED);
 	assert_int_equal(out.len, 4);
 	p2p_buf_free(&out);
