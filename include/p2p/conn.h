@@ -1,0 +1,67 @@
+/* Connections: a secure, multiplexed link to one authenticated peer, made
+ * by the upgrader (transport.h) from a pipe. It carries streams
+ * (stream.h). Today that is Noise + yamux over TCP; a QUIC connection
+ * would bring its own security and streams behind the same functions.
+ *
+ * Lifetime: the upgrader makes the connection; whoever holds it (usually
+ * the host) ends it with p2p_conn_close. on_close is the last callback;
+ * the pointer is dead once it returns. Every stream on the connection gets
+ * on_reset and on_close before that. */
+#ifndef P2P_CONN_H
+#define P2P_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p2p/buf.h"
+#include "p2p/keys.h"
+#include "p2p/peerid.h"
+#include "p2p/stream.h"
+
+/* Default limit of concurrent streams on one connection (both ways). */
+#define P2P_CONN_MAX_STREAMS 256
+
+typedef enum p2p_direction {
+	P2P_DIR_INBOUND = 0,  /* the peer dialed us */
+	P2P_DIR_OUTBOUND = 1, /* we dialed */
+} p2p_direction;
+
+typedef struct p2p_conn_callbacks {
+	/* The peer opened a stream. It has no protocol yet: the receiver
+	 * negotiates one (p2p_stream_select) or resets it. */
+	void (*on_stream)(p2p_conn *c, p2p_stream *s, void *user);
+	/* The connection is closed: err is 0 for a local p2p_conn_close(c, 0)
+	 * or an orderly remote close, else why (P2P_EPROTO, P2P_EIO...). */
+	void (*on_close)(p2p_conn *c, int err, void *user);
+} p2p_conn_callbacks;
+
+/* Replaces the callbacks (copied) and user pointer. */
+void p2p_conn_set_callbacks(p2p_conn *c, const p2p_conn_callbacks *cb, void *user);
+void *p2p_conn_user(const p2p_conn *c);
+
+/* The peer as authenticated by the security handshake. Owned by c. */
+const p2p_peerid *p2p_conn_remote_peer(const p2p_conn *c);
+const p2p_pubkey *p2p_conn_remote_key(const p2p_conn *c);
+/* Transport addresses (e.g. /ip4/127.0.0.1/tcp/4001) as binary multiaddrs
+ * (multiaddr.h) in data[0..len), owned by c; len 0 if unknown. */
+const p2p_buf *p2p_conn_remote_addr(const p2p_conn *c);
+const p2p_buf *p2p_conn_local_addr(const p2p_conn *c);
+p2p_direction p2p_conn_direction(const p2p_conn *c);
+/* The security and muxer protocols in use ("/noise", "/yamux/1.0.0"). */
+const char *p2p_conn_security(const p2p_conn *c);
+const char *p2p_conn_muxer(const p2p_conn *c);
+bool p2p_conn_is_open(const p2p_conn *c);
+size_t p2p_conn_num_streams(const p2p_conn *c);
+
+/* Opens an outbound stream, without a protocol yet (see
+ * p2p_stream_select). The stream is owned by the library as stream.h
+ * says. P2P_ELIMIT over the stream limit, P2P_ECLOSED if closing. */
+int p2p_conn_open_stream(p2p_conn *c, p2p_stream **out);
+
+/* Closes the connection (a yamux GoAway, then the pipe). err is the reason
+ * reported to on_close and logged (0: normal). Idempotent; callbacks
+ * follow from the loop, never from inside this call. */
+void p2p_conn_close(p2p_conn *c, int err);
+
+#endif

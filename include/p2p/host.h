@@ -1,0 +1,154 @@
+/* The libp2p host: our identity, listeners, connections to peers, the
+ * protocol handlers that serve inbound streams, a peerstore and a
+ * connection manager with explicit limits.
+ *
+ * Threading: the host runs on the caller's libuv loop and never makes
+ * threads; every callback runs on that loop. Nothing is global: two hosts
+ * can share one loop (the tests do).
+ *
+ * Typical use:
+ *   p2p_host_new(&h, loop, key, NULL);
+ *   p2p_host_set_handler(h, "/echo/1.0.0", on_echo_stream, app);
+ *   p2p_host_listen(h, "/ip4/0.0.0.0/tcp/4001");
+ *   p2p_host_new_stream(h, &peer, protos, 1, on_stream_ready, app);
+ *   ...
+ *   p2p_host_close(h, on_host_closed, app);  then let uv_run finish. */
+#ifndef P2P_HOST_H
+#define P2P_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "p2p/conn.h"
+#include "p2p/keys.h"
+#include "p2p/log.h"
+#include "p2p/multiaddr.h"
+#include "p2p/peerid.h"
+#include "p2p/peerstore.h"
+#include "p2p/stream.h"
+
+/* Connection manager defaults (each overridable in p2p_host_config). */
+#define P2P_HOST_MAX_CONNS            256 /* open connections in total */
+#define P2P_HOST_MAX_CONNS_PER_PEER   2   /* e.g. both sides dialed at once */
+#define P2P_HOST_MAX_PENDING_INBOUND  32  /* inbound handshakes in progress */
+#define P2P_HOST_MAX_PENDING_OUTBOUND 64  /* dials in progress */
+/* Other limits. */
+#define P2P_HOST_MAX_LISTENERS  8
+#define P2P_HOST_MAX_HANDLERS   64 /* protocol handlers (mss's offer limit) */
+#define P2P_HOST_MAX_OBSERVERS  16
+#define P2P_HOST_MAX_DIAL_ADDRS 8 /* addresses tried per connect */
+
+typedef struct p2p_host p2p_host;
+
+typedef struct p2p_host_config {
+	p2p_logger log;     /* copied; fn NULL writes to stderr */
+	uint32_t max_conns; /* 0 in any field: the default */
+	uint32_t max_conns_per_peer;
+	uint32_t max_pending_inbound;
+	uint32_t max_pending_outbound;
+	uint32_t max_streams_per_conn; /* default P2P_CONN_MAX_STREAMS */
+	uint64_t dial_timeout_ms;      /* default P2P_DIAL_TIMEOUT_MS */
+	uint64_t handshake_timeout_ms; /* default P2P_HANDSHAKE_TIMEOUT_MS */
+	const char *agent_version;     /* copied; NULL: "mtunnel/<version>" */
+} p2p_host_config;
+
+/* Fills cfg with the defaults (log level P2P_LOG_WARN to stderr). */
+void p2p_host_config_init(p2p_host_config *cfg);
+
+/* key is borrowed and must outlive the host. cfg is copied; NULL means
+ * the defaults. */
+int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
+                 const p2p_host_config *cfg);
+/* Graceful shutdown: stops listening, fails pending dials and streams
+ * requests with P2P_ECLOSED, closes every connection (streams get
+ * on_reset/on_close, observers on_disconnected), then, once libuv has
+ * closed every handle, frees the host and calls on_closed (may be NULL).
+ * The loop must keep running until then. */
+void p2p_host_close(p2p_host *h, void (*on_closed)(void *user), void *user);
+
+const p2p_peerid *p2p_host_peer_id(const p2p_host *h);
+const p2p_privkey *p2p_host_key(const p2p_host *h);
+uv_loop_t *p2p_host_loop(const p2p_host *h);
+const p2p_logger *p2p_host_logger(const p2p_host *h);
+/* The agent version we announce (identify). Owned by h. */
+const char *p2p_host_agent_version(const p2p_host *h);
+/* Owned by h. */
+p2p_peerstore *p2p_host_peerstore(p2p_host *h);
+
+/* --- listening --- */
+
+/* Listens on a multiaddr in text form ("/ip4/127.0.0.1/tcp/0") or binary
+ * form. Port 0 picks a free port: see p2p_host_addrs. */
+int p2p_host_listen(p2p_host *h, const char *multiaddr);
+int p2p_host_listen_bin(p2p_host *h, const uint8_t *addr, size_t addr_len);
+/* The bound listen addresses (binary multiaddrs with the real ports,
+ * without /p2p/): fills out[0..max) and returns how many there are. The
+ * bufs are owned by h. */
+size_t p2p_host_addrs(const p2p_host *h, const p2p_buf **out, size_t max);
+
+/* --- protocols --- */
+
+/* An inbound stream negotiated to `protocol` (owned by s). The handler
+ * owns the stream from now on: set its callbacks, or close/reset it. */
+typedef void (*p2p_stream_handler)(p2p_stream *s, const char *protocol, void *user);
+
+/* Serves `protocol` (copied) with handler; replaces an existing handler
+ * for the same ID. P2P_ELIMIT past P2P_HOST_MAX_HANDLERS. */
+int p2p_host_set_handler(p2p_host *h, const char *protocol, p2p_stream_handler handler,
+                         void *user);
+int p2p_host_remove_handler(p2p_host *h, const char *protocol);
+/* The protocols we serve, in the order they were added (identify
+ * advertises them). Fills out[0..max), returns the count; owned by h. */
+size_t p2p_host_protocols(const p2p_host *h, const char **out, size_t max);
+
+/* --- connections and streams --- */
+
+/* c is borrowed (valid until on_disconnected) or NULL with err < 0. */
+typedef void (*p2p_host_connect_cb)(p2p_conn *c, int err, void *user);
+
+/* Connects to `peer`, reusing an open connection if there is one (cb then
+ * runs from the loop, not from inside this call). Otherwise tries addrs
+ * (binary multiaddrs, data[0..len) of each; a /p2p/ suffix is allowed;
+ * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore)
+ * or, if n is 0, the peerstore's addresses, one after the other. If the
+ * remote authenticates as another peer the connection is closed and the
+ * error is P2P_EPEERID. Errors: P2P_ENOTFOUND (no address), P2P_ELIMIT,
+ * P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED (host closing). */
+int p2p_host_connect(p2p_host *h, const p2p_peerid *peer, const p2p_buf *addrs, size_t n,
+                     p2p_host_connect_cb cb, void *user);
+
+/* On success s is a negotiated stream owned by the callee (set its
+ * callbacks); on failure s is NULL and err says why (connect errors, or
+ * P2P_ENEGOTIATE if the peer supports none of the protocols). */
+typedef void (*p2p_host_stream_cb)(p2p_stream *s, int err, void *user);
+
+/* Connects if needed (peerstore addresses), opens a stream and proposes
+ * `protocols` (copied) in order of preference. */
+int p2p_host_new_stream(p2p_host *h, const p2p_peerid *peer, const char *const *protocols,
+                        size_t n, p2p_host_stream_cb cb, void *user);
+
+/* An open connection to peer, or NULL. Borrowed. */
+p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer);
+/* Fills out[0..max) with the open connections; returns how many exist. */
+size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max);
+/* Closes every connection to peer. */
+void p2p_host_disconnect(p2p_host *h, const p2p_peerid *peer);
+
+/* --- notifications --- */
+
+typedef struct p2p_host_observer {
+	/* A connection is open (after the security and muxer handshakes). */
+	void (*on_connected)(p2p_host *h, p2p_conn *c, void *user);
+	/* The connection is closing; c is valid during the call only. */
+	void (*on_disconnected)(p2p_host *h, p2p_conn *c, void *user);
+} p2p_host_observer;
+
+/* Subscribes (obs is copied; either callback may be NULL). P2P_ELIMIT
+ * past P2P_HOST_MAX_OBSERVERS. */
+int p2p_host_observe(p2p_host *h, const p2p_host_observer *obs, void *user);
+/* Unsubscribes the subscription made with the same user pointer. */
+void p2p_host_unobserve(p2p_host *h, void *user);
+
+#endif

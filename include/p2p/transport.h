@@ -1,0 +1,94 @@
+/* Transports: the TCP transport (listen, dial) and the upgrader that turns
+ * any pipe (pipe.h) into a secure, multiplexed connection (conn.h):
+ *
+ *   multistream-select "/noise" -> Noise XX -> multistream-select
+ *   "/yamux/1.0.0" -> yamux
+ *
+ * libuv does all the I/O; every callback runs on the loop thread, and
+ * nothing here creates threads or keeps global state. */
+#ifndef P2P_TRANSPORT_H
+#define P2P_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "p2p/conn.h"
+#include "p2p/keys.h"
+#include "p2p/log.h"
+#include "p2p/multiaddr.h"
+#include "p2p/peerid.h"
+#include "p2p/pipe.h"
+
+#define P2P_HANDSHAKE_TIMEOUT_MS 15000 /* the whole upgrade, from first byte */
+#define P2P_DIAL_TIMEOUT_MS      10000 /* TCP connect */
+#define P2P_TCP_BACKLOG          128
+
+/* --- TCP --- */
+
+typedef struct p2p_tcp_listener p2p_tcp_listener;
+typedef struct p2p_tcp_dial p2p_tcp_dial;
+
+/* A new inbound connection as a pipe: the callee owns it (must set its
+ * callbacks and eventually p2p_pipe_close it). */
+typedef void (*p2p_tcp_accept_cb)(p2p_tcp_listener *l, p2p_pipe *pipe, void *user);
+
+/* Multiaddrs are binary (multiaddr.h), passed as (bin, len). */
+
+/* Listens on a /ip4/.../tcp/N or /ip6/.../tcp/N address (port 0 picks a
+ * free port), with SO_REUSEADDR. P2P_EUNSUPPORTED for other addresses,
+ * P2P_EIO if the OS refuses. log is borrowed (NULL: stderr). */
+int p2p_tcp_listen(p2p_tcp_listener **out, uv_loop_t *loop, const uint8_t *addr,
+                   size_t addr_len, const p2p_logger *log, p2p_tcp_accept_cb on_accept,
+                   void *user);
+/* The address actually bound (the real port), binary; owned by l. */
+const p2p_buf *p2p_tcp_listener_addr(const p2p_tcp_listener *l);
+/* Stops listening; the memory goes once libuv has closed the handle, and
+ * on_closed (may be NULL) is called then. */
+void p2p_tcp_listener_close(p2p_tcp_listener *l, void (*on_closed)(void *user),
+                            void *user);
+
+/* Connected (pipe owned by the callee, err 0) or failed (pipe NULL, err
+ * P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED when cancelled). The pipe's
+ * local_addr and remote_addr are set. */
+typedef void (*p2p_tcp_dial_cb)(p2p_pipe *pipe, int err, void *user);
+
+/* Dials a /ip4 or /ip6 .../tcp/N address (a trailing /p2p/<id> is
+ * ignored), giving up after timeout_ms (0: P2P_DIAL_TIMEOUT_MS). *out (may
+ * be NULL) is a handle for p2p_tcp_dial_cancel, valid until cb runs. cb
+ * always runs exactly once, from the loop. */
+int p2p_tcp_dial(p2p_tcp_dial **out, uv_loop_t *loop, const uint8_t *addr,
+                 size_t addr_len, uint64_t timeout_ms, p2p_tcp_dial_cb cb, void *user);
+void p2p_tcp_dial_cancel(p2p_tcp_dial *d);
+
+/* --- the upgrader --- */
+
+typedef struct p2p_upgrade_config {
+	const p2p_privkey *identity; /* ours, borrowed for the conn's life */
+	/* The peer we mean to reach (copied); NULL accepts anyone. A
+	 * mismatch fails the upgrade with P2P_EPEERID. */
+	const p2p_peerid *expected;
+	/* The handshake role: multistream-select initiator, Noise initiator
+	 * and yamux client. Usually the dialer, but not always (DCUtR fixes
+	 * the roles of a TCP simultaneous open by its own protocol). */
+	bool initiator;
+	p2p_direction direction; /* who dialed, for bookkeeping */
+	uint64_t timeout_ms;     /* 0: P2P_HANDSHAKE_TIMEOUT_MS */
+	uint32_t max_streams;    /* 0: P2P_CONN_MAX_STREAMS */
+	const p2p_logger *log;   /* borrowed; NULL: stderr */
+} p2p_upgrade_config;
+
+/* done(c, 0) with an open connection, or done(NULL, err) after the
+ * handshake failed (the pipe is closed and all is freed by then). */
+typedef void (*p2p_upgrade_cb)(p2p_conn *c, int err, void *user);
+
+/* Runs the upgrade over `pipe`, which this takes over (also on error);
+ * the connection reports the pipe's addresses.
+ * The connection's callbacks (cb, copied, and user) apply once it is
+ * open. *out (may be NULL) is the connection in the making: p2p_conn_close
+ * on it cancels, and done(NULL, P2P_ECLOSED) follows. */
+int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
+                const p2p_upgrade_config *cfg, const p2p_conn_callbacks *cb, void *user,
+                p2p_upgrade_cb done, void *done_user);
+
+#endif
