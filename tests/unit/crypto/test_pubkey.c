@@ -1,11 +1,12 @@
 /* Public keys: the peer-ids spec vectors decode and re-encode to the same
  * bytes, go-libp2p's signatures verify, signatures made here with OpenSSL
  * verify for every type, and malformed or non-canonical input is refused. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
