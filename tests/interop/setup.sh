@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what the js-libp2p interop peer needs, under tests/interop/:
+#   runtime/node_modules/  a pinned Node.js 22 binary from the npm registry
+#                          (js-libp2p 3 needs Node >= 22; Debian has 18)
+#   node_modules/          js-libp2p and friends, exactly as package-lock.json
+# Both come from committed lock files through `npm ci`. Idempotent: a step is
+# skipped while its lock file is unchanged since it last succeeded, so a
+# second run takes well under a second. Safe to run concurrently (flock).
+# Works as root with no stdin (CI=true); only needs the npm registry and,
+# when npm itself is missing, Debian's packages.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUNTIME=$HERE/runtime
+STAMP_NAME=.mtunnel-setup-stamp
+
+# Serialise: ctest may start several interop tests that all call this.
+exec 9<"$HERE/setup.sh"
+flock 9
+
+log() { echo "interop-setup: $*" >&2; }
+
+if ! command -v npm >/dev/null 2>&1; then
+	log "npm missing: installing Debian's nodejs and npm"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq </dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+		nodejs npm </dev/null >/dev/null
+fi
+
+lock_hash() { sha256sum "$1/package-lock.json" | cut -d' ' -f1; }
+
+# npm ci in $1 unless its node_modules already matches its lock file.
+# $2 is a command that must succeed for the install to count as done.
+install_locked() {
+	local dir=$1 check=$2 stamp=$1/node_modules/$STAMP_NAME want
+	want=$(lock_hash "$dir")
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && (cd "$dir" && eval "$check") >/dev/null 2>&1; then
+		return 0
+	fi
+	log "npm ci in $dir"
+	(cd "$dir" && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null)
+	if ! (cd "$dir" && eval "$check") >/dev/null 2>&1; then
+		log "installed $dir but the check failed: $check"
+		exit 1
+	fi
+	echo "$want" >"$stamp"
+}
+
+install_locked "$RUNTIME" 'node_modules/.bin/node -e "process.exit(process.versions.node.split(\".\")[0] >= 22 ? 0 : 1)"'
+
+# From here on the pinned Node runs npm and everything it starts.
+export PATH=$RUNTIME/node_modules/.bin:$PATH
+install_locked "$HERE" 'node --input-type=module -e "await import(\"libp2p\"); await import(\"@libp2p/tcp\")"'
+log "ready: node $(node --version) at $RUNTIME/node_modules/.bin/node"
