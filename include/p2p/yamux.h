@@ -65,6 +65,7 @@ typedef struct p2p_yamux_config {
  * NULL for the defaults. */
 int p2p_yamux_new(p2p_yamux **out, bool is_client, const p2p_yamux_callbacks *cb,
 		  void *user, const p2p_yamux_config *cfg);
+/* Streams still open get on_closed (calls made from it fail). */
 void p2p_yamux_free(p2p_yamux *y);
 
 /* Feeds decrypted bytes; all are consumed. A protocol error (bad version,
