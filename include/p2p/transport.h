@@ -27,7 +27,7 @@
 /* --- TCP --- */
 
 typedef struct p2p_tcp_listener p2p_tcp_listener;
-typedef struct p2p_tcp_dial p2p_tcp_dial;
+typedef struct p2p_tcp_dialer p2p_tcp_dialer;
 
 /* A new inbound connection as a pipe: the callee owns it (must set its
  * callbacks and eventually p2p_pipe_close it). */
@@ -57,9 +57,9 @@ typedef void (*p2p_tcp_dial_cb)(p2p_pipe *pipe, int err, void *user);
  * ignored), giving up after timeout_ms (0: P2P_DIAL_TIMEOUT_MS). *out (may
  * be NULL) is a handle for p2p_tcp_dial_cancel, valid until cb runs. cb
  * always runs exactly once, from the loop. */
-int p2p_tcp_dial(p2p_tcp_dial **out, uv_loop_t *loop, const uint8_t *addr,
+int p2p_tcp_dial(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
                  size_t addr_len, uint64_t timeout_ms, p2p_tcp_dial_cb cb, void *user);
-void p2p_tcp_dial_cancel(p2p_tcp_dial *d);
+void p2p_tcp_dial_cancel(p2p_tcp_dialer *d);
 
 /* --- the upgrader --- */
 
