@@ -21,6 +21,9 @@
 
 /* Default limit of concurrent streams on one connection (both ways). */
 #define P2P_CONN_MAX_STREAMS 256
+/* Largest per-stream receive window we grant (yamux grows it up to this
+ * while the application keeps up): bounds unconsumed bytes per stream. */
+#define P2P_CONN_MAX_WINDOW (4 * 1024 * 1024)
 
 typedef enum p2p_direction {
 	P2P_DIR_INBOUND = 0,  /* the peer dialed us */

@@ -32,8 +32,11 @@
 
 #include "p2p/peerid.h"
 
-/* Bytes a stream queues beyond what the peer's window lets us send. */
-#define P2P_STREAM_MAX_PENDING (1024 * 1024)
+/* Bytes a stream queues beyond what the peer's window lets us send. It
+ * exceeds the receive window (P2P_CONN_MAX_WINDOW) so that an echo-like
+ * handler, which must take every byte on_data hands it but consumes only
+ * after on_drain, never hits the cap. */
+#define P2P_STREAM_MAX_PENDING (8 * 1024 * 1024)
 /* Deadline for multistream-select on a new stream. */
 #define P2P_STREAM_NEGOTIATE_TIMEOUT_MS 10000
 /* Longest protocol ID we handle (multistream-select's line limit). */

@@ -1,0 +1,417 @@
+/* The TCP transport on libuv: a TCP socket as a pipe, listeners and dials. */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "p2p/error.h"
+#include "p2p/multiaddr.h"
+#include "p2p/transport.h"
+
+#define TCP_READ_BUF (64 * 1024) /* one read; the receiver processes it at once */
+
+typedef struct tcp_pipe {
+	p2p_pipe base; /* first: a p2p_pipe * is a tcp_pipe * */
+	uv_tcp_t handle;
+	size_t queued; /* bytes in uv_write requests not yet completed */
+	bool above_high_water;
+	bool shut;
+	bool failed;
+	uint8_t rbuf[TCP_READ_BUF];
+} tcp_pipe;
+
+/* A write request owns the bytes it writes (moved in, freed when done). */
+typedef struct tcp_write {
+	uv_write_t req;
+	p2p_buf data;
+	tcp_pipe *tp;
+} tcp_write;
+
+static int uv_to_p2p(int uverr)
+{
+	switch (uverr) {
+	case UV_ETIMEDOUT:
+		return P2P_ETIMEDOUT;
+	case UV_ENOMEM:
+		return P2P_ENOMEM;
+	case UV_ECANCELED:
+		return P2P_ECLOSED;
+	default:
+		return P2P_EIO;
+	}
+}
+
+static void pipe_fail(tcp_pipe *tp, int err)
+{
+	if (tp->failed || tp->base.closing)
+		return;
+	tp->failed = true;
+	if (tp->base.cb.on_error)
+		tp->base.cb.on_error(&tp->base, err, tp->base.user);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	tcp_write *w = (tcp_write *)req;
+	tcp_pipe *tp = w->tp;
+	tp->queued -= w->data.len;
+	p2p_buf_free(&w->data);
+	free(w);
+	if (status < 0) {
+		pipe_fail(tp, uv_to_p2p(status));
+		return;
+	}
+	if (tp->above_high_water && tp->queued <= P2P_PIPE_HIGH_WATER &&
+	    !tp->base.closing) {
+		tp->above_high_water = false;
+		if (tp->base.cb.on_drain)
+			tp->base.cb.on_drain(&tp->base, tp->base.user);
+	}
+}
+
+static int tcp_write_op(p2p_pipe *p, p2p_buf *data)
+{
+	tcp_pipe *tp = (tcp_pipe *)p;
+	if (tp->shut || tp->failed) {
+		p2p_buf_free(data);
+		return P2P_ECLOSED;
+	}
+	if (data->len == 0) {
+		p2p_buf_free(data);
+		return P2P_OK;
+	}
+	tcp_write *w = malloc(sizeof(*w));
+	if (w == NULL) {
+		p2p_buf_free(data);
+		return P2P_ENOMEM;
+	}
+	p2p_buf_move(&w->data, data);
+	w->tp = tp;
+	uv_buf_t b = uv_buf_init((char *)w->data.data, (unsigned)w->data.len);
+	int rc = uv_write(&w->req, (uv_stream_t *)&tp->handle, &b, 1, on_write);
+	if (rc < 0) {
+		p2p_buf_free(&w->data);
+		free(w);
+		return uv_to_p2p(rc);
+	}
+	tp->queued += w->data.len;
+	if (tp->queued > P2P_PIPE_HIGH_WATER)
+		tp->above_high_water = true;
+	return P2P_OK;
+}
+
+static size_t tcp_queued_op(const p2p_pipe *p)
+{
+	return ((const tcp_pipe *)p)->queued;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	tcp_pipe *tp = h->data;
+	*buf = uv_buf_init((char *)tp->rbuf, sizeof(tp->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	tcp_pipe *tp = s->data;
+	if (tp->base.closing)
+		return;
+	if (nread > 0) {
+		if (tp->base.cb.on_read)
+			tp->base.cb.on_read(&tp->base, tp->rbuf, (size_t)nread,
+			                    tp->base.user);
+	} else if (nread == UV_EOF) {
+		uv_read_stop(s);
+		if (tp->base.cb.on_eof)
+			tp->base.cb.on_eof(&tp->base, tp->base.user);
+	} else if (nread < 0) {
+		uv_read_stop(s);
+		pipe_fail(tp, uv_to_p2p((int)nread));
+	}
+}
+
+static int tcp_read_start_op(p2p_pipe *p)
+{
+	tcp_pipe *tp = (tcp_pipe *)p;
+	int rc = uv_read_start((uv_stream_t *)&tp->handle, on_alloc, on_read);
+	return rc < 0 && rc != UV_EALREADY ? uv_to_p2p(rc) : P2P_OK;
+}
+
+static int tcp_read_stop_op(p2p_pipe *p)
+{
+	uv_read_stop((uv_stream_t *)&((tcp_pipe *)p)->handle);
+	return P2P_OK;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	free(req);
+}
+
+static int tcp_shutdown_op(p2p_pipe *p)
+{
+	tcp_pipe *tp = (tcp_pipe *)p;
+	if (tp->shut)
+		return P2P_OK;
+	uv_shutdown_t *req = malloc(sizeof(*req));
+	if (req == NULL)
+		return P2P_ENOMEM;
+	int rc = uv_shutdown(req, (uv_stream_t *)&tp->handle, on_shutdown);
+	if (rc < 0) {
+		free(req);
+		return uv_to_p2p(rc);
+	}
+	tp->shut = true;
+	return P2P_OK;
+}
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+	tcp_pipe *tp = h->data;
+	if (tp->base.cb.on_close)
+		tp->base.cb.on_close(&tp->base, tp->base.user);
+	p2p_buf_free(&tp->base.local_addr);
+	p2p_buf_free(&tp->base.remote_addr);
+	free(tp);
+}
+
+static void tcp_close_op(p2p_pipe *p)
+{
+	tcp_pipe *tp = (tcp_pipe *)p;
+	uv_close((uv_handle_t *)&tp->handle, on_pipe_closed);
+}
+
+static const p2p_pipe_ops tcp_pipe_ops = {
+    .write = tcp_write_op,
+    .queued = tcp_queued_op,
+    .read_start = tcp_read_start_op,
+    .read_stop = tcp_read_stop_op,
+    .shutdown = tcp_shutdown_op,
+    .close = tcp_close_op,
+};
+
+static tcp_pipe *tcp_pipe_new(uv_loop_t *loop)
+{
+	tcp_pipe *tp = calloc(1, sizeof(*tp));
+	if (tp == NULL)
+		return NULL;
+	if (uv_tcp_init(loop, &tp->handle) < 0) {
+		free(tp);
+		return NULL;
+	}
+	tp->handle.data = tp;
+	tp->base.ops = &tcp_pipe_ops;
+	p2p_buf_init(&tp->base.local_addr);
+	p2p_buf_init(&tp->base.remote_addr);
+	return tp;
+}
+
+/* Fills the pipe's addresses from the socket and turns Nagle off (libp2p
+ * protocols are chatty request/response exchanges). */
+static void tcp_pipe_connected(tcp_pipe *tp)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	uv_tcp_nodelay(&tp->handle, 1);
+	if (uv_tcp_getsockname(&tp->handle, (struct sockaddr *)&ss, &len) == 0)
+		p2p_multiaddr_from_sockaddr((struct sockaddr *)&ss, &tp->base.local_addr);
+	len = sizeof(ss);
+	if (uv_tcp_getpeername(&tp->handle, (struct sockaddr *)&ss, &len) == 0)
+		p2p_multiaddr_from_sockaddr((struct sockaddr *)&ss,
+		                            &tp->base.remote_addr);
+}
+
+/* --- listeners --- */
+
+struct p2p_tcp_listener {
+	uv_tcp_t handle;
+	p2p_buf addr;
+	const p2p_logger *log;
+	p2p_tcp_accept_cb on_accept;
+	void *user;
+	void (*on_closed)(void *user);
+	void *closed_user;
+};
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	p2p_tcp_listener *l = server->data;
+	if (status < 0) {
+		p2p_log(l->log, P2P_LOG_WARN, "tcp accept: %s", uv_strerror(status));
+		return;
+	}
+	tcp_pipe *tp = tcp_pipe_new(server->loop);
+	if (tp == NULL) {
+		p2p_log(l->log, P2P_LOG_ERROR, "tcp accept: out of memory");
+		return;
+	}
+	int rc = uv_accept(server, (uv_stream_t *)&tp->handle);
+	if (rc < 0) {
+		p2p_log(l->log, P2P_LOG_WARN, "tcp accept: %s", uv_strerror(rc));
+		p2p_pipe_close(&tp->base);
+		return;
+	}
+	tcp_pipe_connected(tp);
+	l->on_accept(l, &tp->base, l->user);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	p2p_tcp_listener *l = h->data;
+	if (l->on_closed)
+		l->on_closed(l->closed_user);
+	p2p_buf_free(&l->addr);
+	free(l);
+}
+
+int p2p_tcp_listen(p2p_tcp_listener **out, uv_loop_t *loop, const uint8_t *addr,
+                   size_t addr_len, const p2p_logger *log, p2p_tcp_accept_cb on_accept,
+                   void *user)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int rc = p2p_multiaddr_to_sockaddr(addr, addr_len, &ss, &sslen);
+	if (rc < 0)
+		return rc;
+	p2p_tcp_listener *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return P2P_ENOMEM;
+	if (uv_tcp_init(loop, &l->handle) < 0) {
+		free(l);
+		return P2P_EIO;
+	}
+	l->handle.data = l;
+	l->log = log;
+	l->on_accept = on_accept;
+	l->user = user;
+	p2p_buf_init(&l->addr);
+	/* libuv sets SO_REUSEADDR on every TCP bind. IPv6 listeners are
+	 * IPv6-only so /ip4 and /ip6 listeners on one port coexist. */
+	unsigned flags = ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+	rc = uv_tcp_bind(&l->handle, (struct sockaddr *)&ss, flags);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&l->handle, P2P_TCP_BACKLOG, on_connection);
+	if (rc == 0) {
+		int len = sizeof(ss);
+		rc = uv_tcp_getsockname(&l->handle, (struct sockaddr *)&ss, &len);
+	}
+	if (rc == 0 && p2p_multiaddr_from_sockaddr((struct sockaddr *)&ss, &l->addr) < 0)
+		rc = UV_EINVAL;
+	if (rc < 0) {
+		p2p_log(log, P2P_LOG_WARN, "tcp listen: %s", uv_strerror(rc));
+		uv_close((uv_handle_t *)&l->handle, on_listener_closed);
+		return P2P_EIO;
+	}
+	*out = l;
+	return P2P_OK;
+}
+
+const p2p_buf *p2p_tcp_listener_addr(const p2p_tcp_listener *l)
+{
+	return &l->addr;
+}
+
+void p2p_tcp_listener_close(p2p_tcp_listener *l, void (*on_closed)(void *user),
+                            void *user)
+{
+	l->on_closed = on_closed;
+	l->closed_user = user;
+	uv_close((uv_handle_t *)&l->handle, on_listener_closed);
+}
+
+/* --- dials --- */
+
+/* The dial lives until both the connect request and the timer are done.
+ * The connect callback is the one place that reports the outcome: a
+ * timeout or a cancel closes the socket, which completes the request with
+ * UV_ECANCELED. */
+struct p2p_tcp_dialer {
+	uv_connect_t req;
+	uv_timer_t timer;
+	tcp_pipe *tp;
+	int err;  /* set by timeout or cancel */
+	int live; /* connect request + timer handle outstanding */
+	p2p_tcp_dial_cb cb;
+	void *user;
+};
+
+static void dial_release(p2p_tcp_dialer *d)
+{
+	if (--d->live == 0)
+		free(d);
+}
+
+static void on_dial_timer_closed(uv_handle_t *h)
+{
+	dial_release(h->data);
+}
+
+static void dial_abort(p2p_tcp_dialer *d, int err)
+{
+	if (d->err || d->tp == NULL)
+		return;
+	d->err = err;
+	p2p_pipe_close(&d->tp->base);
+}
+
+static void on_dial_timeout(uv_timer_t *t)
+{
+	dial_abort(t->data, P2P_ETIMEDOUT);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	p2p_tcp_dialer *d = req->data;
+	tcp_pipe *tp = d->tp;
+	d->tp = NULL;
+	uv_timer_stop(&d->timer);
+	uv_close((uv_handle_t *)&d->timer, on_dial_timer_closed);
+	if (d->err == 0 && status == 0) {
+		tcp_pipe_connected(tp);
+		d->cb(&tp->base, P2P_OK, d->user);
+	} else {
+		int err = d->err ? d->err : uv_to_p2p(status);
+		p2p_pipe_close(&tp->base); /* no-op if aborted already */
+		d->cb(NULL, err, d->user);
+	}
+	dial_release(d);
+}
+
+int p2p_tcp_dial(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
+                 size_t addr_len, uint64_t timeout_ms, p2p_tcp_dial_cb cb, void *user)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int rc = p2p_multiaddr_to_sockaddr(addr, addr_len, &ss, &sslen);
+	if (rc < 0)
+		return rc;
+	p2p_tcp_dialer *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return P2P_ENOMEM;
+	d->tp = tcp_pipe_new(loop);
+	if (d->tp == NULL) {
+		free(d);
+		return P2P_ENOMEM;
+	}
+	d->cb = cb;
+	d->user = user;
+	d->req.data = d;
+	d->timer.data = d;
+	rc = uv_tcp_connect(&d->req, &d->tp->handle, (struct sockaddr *)&ss, on_connect);
+	if (rc < 0) {
+		p2p_pipe_close(&d->tp->base);
+		free(d);
+		return uv_to_p2p(rc);
+	}
+	d->live = 2;
+	uv_timer_init(loop, &d->timer);
+	uv_timer_start(&d->timer, on_dial_timeout,
+	               timeout_ms ? timeout_ms : P2P_DIAL_TIMEOUT_MS, 0);
+	if (out)
+		*out = d;
+	return P2P_OK;
+}
+
+void p2p_tcp_dial_cancel(p2p_tcp_dialer *d)
+{
+	dial_abort(d, P2P_ECLOSED);
+}
