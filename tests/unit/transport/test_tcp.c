@@ -1,11 +1,12 @@
 /* The TCP transport as plain pipes: real loopback sockets, no handshake. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
