@@ -204,8 +204,8 @@ static int handle_frame(p2p_noise *n, const uint8_t *frame, size_t len,
 		return rc;
 	/* Decrypts in place at the end of plain_out; the bytes only become part
 	 * of it once the tag checked out. */
-	rc = p2p_noise_cipher_decrypt(&n->recv, NULL, 0, frame, len,
-	                              plain_out->data + plain_out->len);
+	uint8_t *dst = plain_len > 0 ? plain_out->data + plain_out->len : NULL;
+	rc = p2p_noise_cipher_decrypt(&n->recv, NULL, 0, frame, len, dst);
 	if (rc != P2P_OK)
 		return rc;
 	plain_out->len += plain_len;

@@ -111,7 +111,10 @@ int p2p_noise_cipher_decrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_
 	if (EVP_CIPHER_CTX_ctrl(cs->ctx, EVP_CTRL_AEAD_SET_TAG, P2P_NOISE_TAG_LEN,
 	                        (void *)(cipher + plain_len)) != 1)
 		return P2P_ECRYPTO;
-	if (EVP_DecryptFinal_ex(cs->ctx, out + done, &outl) != 1)
+	/* ChaCha20-Poly1305 writes nothing at Final; out may be NULL when the
+	 * plaintext is empty, and NULL + 0 is not valid C. */
+	uint8_t none[1];
+	if (EVP_DecryptFinal_ex(cs->ctx, out != NULL ? out + done : none, &outl) != 1)
 		return P2P_ECRYPTO;
 	/* Per the Noise spec, n only advances when decryption succeeds. */
 	cs->n++;
