@@ -269,6 +269,7 @@ typedef enum payload_kind {
 	PAYLOAD_NOT_PROTOBUF,
 	PAYLOAD_NO_SIGNATURE,
 	PAYLOAD_WITH_EXTENSIONS, /* valid, with extensions and an unknown field */
+	PAYLOAD_OVERSIZED,       /* valid, padded past P2P_NOISE_MAX_PAYLOAD */
 } payload_kind;
 
 static void build_payload(payload_kind kind, const p2p_privkey *id,
@@ -303,6 +304,8 @@ static void build_payload(payload_kind kind, const p2p_privkey *id,
 	assert_int_equal(p2p_buf_reserve(out, 512), P2P_OK);
 	out->len = noise__pb__noise_handshake_payload__pack(&msg, out->data);
 	if (kind == PAYLOAD_WITH_EXTENSIONS) /* field 15, varint: unknown */
+		assert_int_equal(p2p_buf_append(out, "\x78\x01", 2), P2P_OK);
+	while (kind == PAYLOAD_OVERSIZED && out->len <= P2P_NOISE_MAX_PAYLOAD)
 		assert_int_equal(p2p_buf_append(out, "\x78\x01", 2), P2P_OK);
 	p2p_buf_free(&key);
 }
@@ -347,6 +350,19 @@ static void test_bad_payloads(void **state)
 	assert_int_equal(fake_responder(PAYLOAD_NOT_PROTOBUF), P2P_EPROTO);
 	assert_int_equal(fake_responder(PAYLOAD_NO_SIGNATURE), P2P_EPROTO);
 	assert_int_equal(fake_responder(PAYLOAD_WITH_EXTENSIONS), P2P_OK);
+	assert_int_equal(fake_responder(PAYLOAD_OVERSIZED), P2P_ETOOBIG);
+}
+
+/* An all-zero ephemeral key is a low-order point: the DH fails. */
+static void test_low_order_ephemeral(void **state)
+{
+	pair p;
+	pair_new(&p, NULL, NULL);
+	uint8_t msg1[34] = {0, 32};
+	assert_int_equal(p2p_noise_recv(p.b, msg1, sizeof(msg1), &p.plain_b),
+	                 P2P_ECRYPTO);
+	assert_int_equal(p2p_noise_output(p.b)->len, 0);
+	pair_free(&p);
 }
 
 int main(void)
@@ -358,6 +374,7 @@ int main(void)
 	    cmocka_unit_test(test_tampered_handshake),
 	    cmocka_unit_test(test_tampered_and_bad_frames),
 	    cmocka_unit_test(test_bad_payloads),
+	    cmocka_unit_test(test_low_order_ephemeral),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
