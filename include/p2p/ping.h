@@ -1,0 +1,53 @@
+/* Ping (specs: ping/ping.md): the dialer writes 32 random bytes, the
+ * listener echoes them, the dialer measures the round trip; repeat on the
+ * same stream as often as wanted, then the dialer closes its write side.
+ *
+ * Sans-I/O: no clock here. The caller notes the time when the payload is
+ * sent and when p2p_ping_client_recv reports it back. */
+#ifndef P2P_PING_H
+#define P2P_PING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p2p/buf.h"
+
+#define P2P_PING_PROTOCOL "/ipfs/ping/1.0.0"
+#define P2P_PING_SIZE     32
+
+/* --- dialer --- */
+
+typedef struct p2p_ping_client {
+	uint8_t sent[P2P_PING_SIZE];
+	uint8_t got[P2P_PING_SIZE];
+	size_t got_len;
+	bool waiting; /* a payload is out and not fully back */
+} p2p_ping_client;
+
+void p2p_ping_client_init(p2p_ping_client *c);
+/* Appends a new random payload to out. P2P_ESTATE if one is still out. */
+int p2p_ping_client_send(p2p_ping_client *c, p2p_buf *out);
+/* Feeds the listener's bytes; *consumed tells how many were used (bytes
+ * after a complete echo are left for the next round). Returns 1 when the
+ * payload came back whole, 0 when more bytes are needed, P2P_EPROTO if the
+ * echo differs, P2P_ESTATE if no payload was out. */
+int p2p_ping_client_recv(p2p_ping_client *c, const uint8_t *in, size_t len,
+                         size_t *consumed);
+
+/* --- listener --- */
+
+typedef struct p2p_ping_server {
+	uint8_t got[P2P_PING_SIZE];
+	size_t got_len;
+} p2p_ping_server;
+
+void p2p_ping_server_init(p2p_ping_server *s);
+/* Feeds the dialer's bytes and appends each complete payload to out (the
+ * echo). At most P2P_PING_SIZE - 1 bytes wait inside between calls. */
+int p2p_ping_server_recv(p2p_ping_server *s, const uint8_t *in, size_t len, p2p_buf *out);
+/* The dialer closed its side: P2P_OK if it ended on a whole payload,
+ * P2P_EPROTO if a partial one is left over. */
+int p2p_ping_server_finish(const p2p_ping_server *s);
+
+#endif
