@@ -8,6 +8,8 @@
 
 #include <cmocka.h> /* after the headers it needs */
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <string.h>
 
 #include "p2p/cid.h"
@@ -117,6 +119,41 @@ static void test_spec_keys(void **state)
 		p2p_pubkey_free(key);
 		free(pb);
 	}
+}
+
+/* go-libp2p's hand-made RSA key: the public half (derived here with
+ * OpenSSL from the PKCS#1 private key) must give go's peer ID. */
+static void test_go_rsa_peerid(void **state)
+{
+	static const char b64[] = GO_RSA_MAN_PRIV_B64;
+	p2p_buf priv;
+	p2p_buf_init(&priv);
+	assert_int_equal(p2p_base64_decode(b64, strlen(b64), &priv), P2P_OK);
+	/* PrivateKey: 08 00 (RSA) 12 a8 09 (1192 bytes of PKCS#1 DER) */
+	assert_int_equal(priv.len, 5 + 1192);
+	assert_memory_equal(priv.data, "\x08\x00\x12\xa8\x09", 5);
+	const unsigned char *p = priv.data + 5;
+	EVP_PKEY *rsa = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, 1192);
+	assert_non_null(rsa);
+	unsigned char *der = NULL;
+	int der_len = i2d_PUBKEY(rsa, &der);
+	assert_true(der_len > 0 && der_len < 300);
+
+	uint8_t pb[320] = {0x08, 0x00, 0x12, (uint8_t)(0x80 | (der_len & 0x7f)),
+	                   (uint8_t)(der_len >> 7)};
+	memcpy(pb + 5, der, (size_t)der_len);
+	p2p_pubkey *key = NULL;
+	assert_int_equal(p2p_pubkey_decode(&key, pb, 5 + (size_t)der_len), P2P_OK);
+	p2p_peerid id;
+	assert_int_equal(p2p_peerid_from_pubkey(&id, key), P2P_OK);
+	char text[P2P_PEERID_STR_MAX];
+	assert_int_equal(p2p_peerid_to_string(&id, text, sizeof(text)), P2P_OK);
+	assert_string_equal(text, GO_RSA_MAN_PEERID);
+
+	p2p_pubkey_free(key);
+	OPENSSL_free(der);
+	EVP_PKEY_free(rsa);
+	p2p_buf_free(&priv);
 }
 
 static void test_matches_other_key(void **state)
@@ -246,6 +283,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spec_examples),
 	    cmocka_unit_test(test_spec_keys),
+	    cmocka_unit_test(test_go_rsa_peerid),
 	    cmocka_unit_test(test_matches_other_key),
 	    cmocka_unit_test(test_cid_forms),
 	    cmocka_unit_test(test_rejects),
