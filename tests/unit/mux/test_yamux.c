@@ -139,11 +139,33 @@ static void peer_init(peer *p, bool client, const p2p_yamux_config *cfg)
 	assert_int_equal(p2p_yamux_new(&p->y, client, &callbacks, p, cfg), P2P_OK);
 }
 
+/* What a session queues is whole frames, and data frames are at most
+ * P2P_YAMUX_MAX_FRAME long. */
+static void check_frames(const p2p_buf *b)
+{
+	size_t pos = 0;
+	while (pos < b->len) {
+		assert_true(b->len - pos >= 12);
+		const uint8_t *h = b->data + pos;
+		assert_int_equal(h[0], 0);
+		assert_true(h[1] <= 3);
+		uint32_t len =
+		    (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | h[10] << 8 | h[11];
+		pos += 12;
+		if (h[1] == 0) {
+			assert_true(len <= P2P_YAMUX_MAX_FRAME);
+			pos += len;
+		}
+	}
+	assert_int_equal(pos, b->len);
+}
+
 /* Moves everything `from` has queued into `to`, `chunk` bytes per call. */
 static int deliver(peer *from, peer *to, size_t chunk)
 {
 	p2p_buf tmp;
 	p2p_buf_move(&tmp, p2p_yamux_output(from->y));
+	check_frames(&tmp);
 	int rc = P2P_OK;
 	for (size_t off = 0; off < tmp.len && rc == P2P_OK; off += chunk) {
 		size_t n = tmp.len - off < chunk ? tmp.len - off : chunk;
@@ -405,9 +427,9 @@ static void test_many_streams(void **state)
 /* 8 MiB through a reader that takes at most 32 KiB per round: writes stop
  * at the window, on_writable restarts them, and what the reader holds never
  * exceeds the window it granted. */
-static void test_backpressure(void **state)
+static void backpressure(size_t TOTAL, size_t chunk)
 {
-	enum { TOTAL = 8 * 1024 * 1024, READ_PER_ROUND = 32 * 1024 };
+	enum { READ_PER_ROUND = 32 * 1024 };
 	peer c, s;
 	peer_init(&c, true, NULL);
 	peer_init(&s, false, NULL);
@@ -429,14 +451,14 @@ static void test_backpressure(void **state)
 		sent += (size_t)n;
 		/* in flight (queued) + held by the reader <= the granted window */
 		assert_true(p2p_yamux_output(c.y)->len <= P2P_YAMUX_MAX_WINDOW + 1024);
-		assert_int_equal(deliver(&c, &s, 100000), P2P_OK);
+		assert_int_equal(deliver(&c, &s, chunk), P2P_OK);
 		size_t held = s.rx_total - consumed;
 		assert_true(held <= P2P_YAMUX_MAX_WINDOW);
 		size_t take = held < READ_PER_ROUND ? held : READ_PER_ROUND;
 		if (take > 0)
 			assert_int_equal(p2p_yamux_consume(s.y, id, take), P2P_OK);
 		consumed += take;
-		assert_int_equal(deliver(&s, &c, 100000), P2P_OK);
+		assert_int_equal(deliver(&s, &c, chunk), P2P_OK);
 	}
 	assert_int_equal(consumed, TOTAL);
 	assert_int_equal(sent, TOTAL);
@@ -447,6 +469,12 @@ static void test_backpressure(void **state)
 	free(src);
 	p2p_yamux_free(c.y);
 	p2p_yamux_free(s.y);
+}
+
+static void test_backpressure(void **state)
+{
+	backpressure(8 * 1024 * 1024, 100000);
+	backpressure(1024 * 1024, 7); /* and with the frames cut into pieces */
 }
 
 /* A reader that keeps up lets the window grow, but never past max_window. */
