@@ -77,6 +77,8 @@ int p2p_cid_from_string(const char *str, size_t len, p2p_buf *out)
 	int rc = p2p_multibase_decode(str, len, out);
 	if (rc != P2P_OK)
 		return rc;
+	if (out->len == start)
+		return P2P_EPROTO; /* an empty CID */
 	uint64_t codec;
 	const uint8_t *mh;
 	size_t mh_len;

@@ -98,6 +98,8 @@ static int radix_decode(const char *alphabet, unsigned radix, int fold_case,
 			carry >>= 8;
 		}
 	}
+	if (zeros + nbytes == 0)
+		return P2P_OK; /* out may have no storage yet */
 	int rc = p2p_buf_reserve(out, zeros + nbytes);
 	if (rc != P2P_OK)
 		return rc;

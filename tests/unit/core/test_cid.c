@@ -123,6 +123,7 @@ static void test_rejects(void **state)
 	assert_int_equal(p2p_cid_from_string("bafz!", 5, &out), P2P_EPROTO);
 	assert_int_equal(p2p_cid_from_string("zQmYy", 5, &out), P2P_EUNSUPPORTED);
 	assert_int_equal(p2p_cid_from_string("", 0, &out), P2P_EPROTO);
+	assert_int_equal(p2p_cid_from_string("b", 1, &out), P2P_EPROTO);
 	assert_int_equal(out.len, 0);
 	p2p_buf_free(&out);
 }

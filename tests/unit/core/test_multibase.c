@@ -177,8 +177,13 @@ static void test_base58_peer_id(void **state)
 	p2p_buf_free(&out);
 	p2p_buf_free(&text);
 
-	/* Edge cases: empty, all zeros. */
+	/* Edge cases: empty (into a buffer without storage), all zeros. */
 	p2p_buf_init(&out);
+	assert_int_equal(p2p_multibase_decode("z", 1, &out), P2P_OK);
+	assert_int_equal(p2p_multibase_decode("k", 1, &out), P2P_OK);
+	assert_int_equal(p2p_multibase_decode("b", 1, &out), P2P_OK);
+	assert_int_equal(p2p_multibase_decode("u", 1, &out), P2P_OK);
+	assert_int_equal(out.len, 0);
 	assert_int_equal(p2p_base58btc_encode((const uint8_t *)"", 0, &out), P2P_OK);
 	assert_int_equal(out.len, 0);
 	static const uint8_t zeros[3] = {0};
