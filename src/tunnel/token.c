@@ -6,7 +6,6 @@
 
 #include "p2p/error.h"
 #include "p2p/multibase.h"
-#include "p2p/multihash.h"
 #include "proto/tunnel.pb-c.h"
 #include "tunnel/gob.h"
 
@@ -53,26 +52,6 @@ int tunnel_network_parse(const char *name, tunnel_network *out)
 	if (name == NULL)
 		return P2P_EINVAL;
 	return network_from_bytes((const uint8_t *)name, strlen(name), out);
-}
-
-/* The checks of p2p_peerid_from_bytes (only identity and sha2-256
- * multihashes are peer IDs), kept here so the token depends on core only. */
-static int peer_from_bytes(p2p_peerid *id, const uint8_t *bytes, size_t len)
-{
-	if (len == 0 || len > P2P_PEERID_MAX_LEN)
-		return P2P_EPROTO;
-	uint64_t code;
-	const uint8_t *digest;
-	size_t digest_len;
-	if (p2p_multihash_parse(bytes, len, &code, &digest, &digest_len) != P2P_OK)
-		return P2P_EPROTO;
-	if (code == P2P_MH_SHA2_256 && digest_len != 32)
-		return P2P_EPROTO;
-	if (code != P2P_MH_SHA2_256 && (code != P2P_MH_IDENTITY || digest_len == 0))
-		return P2P_EPROTO;
-	memcpy(id->bytes, bytes, len);
-	id->len = len;
-	return P2P_OK;
 }
 
 int tunnel_token_init(tunnel_token *t, tunnel_network net, const p2p_peerid *peer)
@@ -161,7 +140,7 @@ static int decode_v2(tunnel_token *t, const uint8_t *raw, size_t len, const char
 		          "the token is for a network other than tcp or udp");
 
 	if (rc == P2P_OK &&
-	    peer_from_bytes(&t->peer, pb->peer_id.data, pb->peer_id.len) != P2P_OK)
+	    p2p_peerid_from_bytes(&t->peer, pb->peer_id.data, pb->peer_id.len) != P2P_OK)
 		rc = fail(why, P2P_EPROTO,
 		          "the token's peer ID is missing or not a valid peer ID");
 	if (rc == P2P_OK && pb->n_addrs > TUNNEL_TOKEN_MAX_ADDRS)
@@ -197,7 +176,7 @@ static int decode_gob(tunnel_token *t, const uint8_t *raw, size_t len, const cha
 		return fail(
 		    why, P2P_EUNSUPPORTED,
 		    "the original (gob) token is for a network other than tcp or udp");
-	if (peer_from_bytes(&t->peer, gob.id, gob.id_len) != P2P_OK)
+	if (p2p_peerid_from_bytes(&t->peer, gob.id, gob.id_len) != P2P_OK)
 		return fail(why, P2P_EPROTO,
 		            "the original (gob) token's peer ID is not valid");
 	t->version = TUNNEL_TOKEN_VERSION_GOB;

@@ -1,0 +1,309 @@
+#include "tunnel/json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "p2p/error.h"
+
+/* ---- commands ---- */
+
+static int fail(const char **why, int err, const char *sentence)
+{
+	if (why != NULL)
+		*why = sentence;
+	return err;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool all_space(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!is_space(s[i]))
+			return false;
+	return true;
+}
+
+/* Session ids are peer IDs in text: printable ASCII, no spaces. */
+static int copy_session_id(const cJSON *item, tunnel_cmd *out, const char **why)
+{
+	if (!cJSON_IsString(item) || item->valuestring == NULL)
+		return fail(why, P2P_EPROTO, "DISCONNECT needs a \"session_id\" string");
+	const char *s = item->valuestring;
+	size_t len = strlen(s);
+	bool ok = len > 0 && len <= TUNNEL_SESSION_ID_MAX;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = s[i] > 0x20 && s[i] < 0x7f;
+	if (!ok)
+		return fail(why, P2P_EPROTO,
+		            "the session_id must be 1 to 128 printable ASCII characters");
+	memcpy(out->session_id, s, len + 1);
+	return P2P_OK;
+}
+
+static int read_command(const cJSON *root, tunnel_cmd *out, const char **why)
+{
+	if (!cJSON_IsObject(root))
+		return fail(why, P2P_EPROTO, "the command is not a JSON object");
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(root, "action");
+	if (!cJSON_IsString(action) || action->valuestring == NULL)
+		return fail(why, P2P_EPROTO, "the command has no \"action\" string");
+	const char *name = action->valuestring;
+	if (strcasecmp(name, "LIST") == 0) {
+		out->action = TUNNEL_CMD_LIST;
+		const cJSON *detail = cJSON_GetObjectItemCaseSensitive(root, "detail");
+		if (detail != NULL && !cJSON_IsBool(detail))
+			return fail(why, P2P_EPROTO, "\"detail\" must be true or false");
+		out->detail = cJSON_IsTrue(detail);
+		return P2P_OK;
+	}
+	if (strcasecmp(name, "DISCONNECT") == 0) {
+		out->action = TUNNEL_CMD_DISCONNECT;
+		return copy_session_id(
+		    cJSON_GetObjectItemCaseSensitive(root, "session_id"), out, why);
+	}
+	if (strcasecmp(name, "SHUTDOWN") == 0) {
+		out->action = TUNNEL_CMD_SHUTDOWN;
+		return P2P_OK;
+	}
+	return fail(why, P2P_EUNSUPPORTED,
+	            "unknown action (the actions are LIST, DISCONNECT and SHUTDOWN)");
+}
+
+int tunnel_cmd_parse(const char *line, size_t len, tunnel_cmd *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	if (why != NULL)
+		*why = NULL;
+	if (len > TUNNEL_CMD_MAX_LINE)
+		return fail(why, P2P_ETOOBIG, "the command line is longer than 64 KiB");
+	if (all_space(line, len))
+		return P2P_EAGAIN;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+	if (root == NULL)
+		return fail(why, P2P_EPROTO, "the command is not valid JSON");
+	int rc;
+	if (end == NULL || end < line || end > line + len ||
+	    !all_space(end, (size_t)(line + len - end)))
+		rc = fail(why, P2P_EPROTO,
+		          "the command line has more after the JSON object");
+	else
+		rc = read_command(root, out, why);
+	cJSON_Delete(root);
+	if (rc != P2P_OK)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+/* ---- events ---- */
+
+/* Length of the well-formed UTF-8 sequence at s (NUL-terminated), or 0.
+ * Overlong forms, surrogates and code points past U+10FFFF are not
+ * well-formed. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp, min;
+	if ((c & 0xe0) == 0xc0) {
+		n = 2;
+		cp = c & 0x1f;
+		min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3;
+		cp = c & 0x0f;
+		min = 0x800;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 4;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	/* A NUL ends the string and is no continuation byte: no over-read. */
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string of value with bad UTF-8 replaced, since cJSON copies
+ * bytes as they are and a consumer's JSON parser may reject the line. */
+static cJSON *new_string(const char *value)
+{
+	size_t len = strlen(value);
+	/* Each bad byte becomes the 3 bytes of U+FFFD. */
+	char *clean = malloc(3 * len + 1);
+	if (clean == NULL)
+		return NULL;
+	const unsigned char *s = (const unsigned char *)value;
+	size_t o = 0;
+	while (*s != 0) {
+		size_t n = utf8_sequence(s);
+		if (n == 0) {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			s++;
+		} else {
+			memcpy(clean + o, s, n);
+			o += n;
+			s += n;
+		}
+	}
+	clean[o] = '\0';
+	cJSON *str = cJSON_CreateString(clean);
+	free(clean);
+	return str;
+}
+
+static bool add_string(cJSON *obj, const char *key, const char *value)
+{
+	cJSON *str = new_string(value);
+	if (str == NULL)
+		return false;
+	if (!cJSON_AddItemToObject(obj, key, str)) {
+		cJSON_Delete(str);
+		return false;
+	}
+	return true;
+}
+
+/* Exact for every uint64_t, unlike cJSON's doubles. */
+static bool add_uint(cJSON *obj, const char *key, uint64_t v)
+{
+	char num[24];
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	return cJSON_AddRawToObject(obj, key, num) != NULL;
+}
+
+static cJSON *new_event(const char *action)
+{
+	cJSON *obj = cJSON_CreateObject();
+	if (obj != NULL && !add_string(obj, "action", action)) {
+		cJSON_Delete(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Prints the event as one line into out, and deletes it. A NULL event, or
+ * ok false, means building it failed. */
+static int emit(cJSON *event, bool ok, p2p_buf *out)
+{
+	char *text = ok && event != NULL ? cJSON_PrintUnformatted(event) : NULL;
+	cJSON_Delete(event);
+	if (text == NULL)
+		return P2P_ENOMEM;
+	size_t start = out->len;
+	size_t len = strlen(text);
+	int rc = p2p_buf_reserve(out, len + 1);
+	if (rc == P2P_OK)
+		rc = p2p_buf_append(out, text, len);
+	if (rc == P2P_OK)
+		rc = p2p_buf_append_byte(out, '\n');
+	if (rc != P2P_OK)
+		out->len = start;
+	free(text);
+	return rc;
+}
+
+int tunnel_event_token(p2p_buf *out, const char *token, const char *peer_id,
+                       const char *const *addrs, size_t n_addrs)
+{
+	if (token == NULL || peer_id == NULL || (addrs == NULL && n_addrs > 0))
+		return P2P_EINVAL;
+	for (size_t i = 0; i < n_addrs; i++)
+		if (addrs[i] == NULL)
+			return P2P_EINVAL;
+	cJSON *ev = new_event("TOKEN");
+	bool ok = ev != NULL && add_string(ev, "token", token) &&
+	          add_string(ev, "peer_id", peer_id);
+	cJSON *list = ok ? cJSON_AddArrayToObject(ev, "addrs") : NULL;
+	ok = ok && list != NULL;
+	for (size_t i = 0; ok && i < n_addrs; i++) {
+		cJSON *str = new_string(addrs[i]);
+		ok = str != NULL && cJSON_AddItemToArray(list, str);
+		if (!ok)
+			cJSON_Delete(str);
+	}
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *addr,
+                           unsigned port)
+{
+	if (session_id == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("CONNECTED");
+	bool ok = ev != NULL && add_string(ev, "session_id", session_id);
+	if (ok && addr != NULL)
+		ok = add_string(ev, "addr", addr);
+	if (ok && port != 0)
+		ok = add_uint(ev, "port", port);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_disconnect(p2p_buf *out, const char *session_id, const char *reason)
+{
+	if (session_id == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("DISCONNECT");
+	bool ok = ev != NULL && add_string(ev, "session_id", session_id);
+	if (ok && reason != NULL)
+		ok = add_string(ev, "reason", reason);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t n,
+                      bool detail)
+{
+	if (sessions == NULL && n > 0)
+		return P2P_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (sessions[i].session_id == NULL)
+			return P2P_EINVAL;
+	cJSON *ev = new_event("LIST");
+	cJSON *list = ev != NULL ? cJSON_AddArrayToObject(ev, "sessions") : NULL;
+	bool ok = list != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		const tunnel_session_info *s = &sessions[i];
+		cJSON *item = cJSON_CreateObject();
+		ok = item != NULL && cJSON_AddItemToArray(list, item);
+		if (!ok) {
+			cJSON_Delete(item);
+			break;
+		}
+		ok = add_string(item, "session_id", s->session_id);
+		if (ok && detail && s->addr != NULL)
+			ok = add_string(item, "addr", s->addr);
+		if (ok && detail)
+			ok = add_uint(item, "streams", s->streams) &&
+			     add_uint(item, "bytes_in", s->bytes_in) &&
+			     add_uint(item, "bytes_out", s->bytes_out);
+	}
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_error(p2p_buf *out, const char *error)
+{
+	if (error == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("ERROR");
+	bool ok = ev != NULL && add_string(ev, "error", error);
+	return emit(ev, ok, out);
+}
