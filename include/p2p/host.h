@@ -114,8 +114,12 @@ typedef void (*p2p_host_connect_cb)(p2p_conn *c, int err, void *user);
  * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore)
  * or, if n is 0, the peerstore's addresses, one after the other. If the
  * remote authenticates as another peer the connection is closed and the
- * error is P2P_EPEERID. Errors: P2P_ENOTFOUND (no address), P2P_ELIMIT,
- * P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED (host closing). */
+ * error is P2P_EPEERID. Returns 0 and cb runs later, always from the loop;
+ * or a negative error and cb never runs: P2P_ENOTFOUND (no address),
+ * P2P_ELIMIT (connection manager), P2P_EINVAL, P2P_EPEERID (an address
+ * names another peer), P2P_ECLOSED (host closing). Errors given to cb:
+ * P2P_EPEERID, P2P_ETIMEDOUT, P2P_EIO, P2P_ELIMIT, P2P_ECLOSED, any
+ * handshake error. */
 int p2p_host_connect(p2p_host *h, const p2p_peerid *peer, const p2p_buf *addrs, size_t n,
                      p2p_host_connect_cb cb, void *user);
 
@@ -125,7 +129,9 @@ int p2p_host_connect(p2p_host *h, const p2p_peerid *peer, const p2p_buf *addrs, 
 typedef void (*p2p_host_stream_cb)(p2p_stream *s, int err, void *user);
 
 /* Connects if needed (peerstore addresses), opens a stream and proposes
- * `protocols` (copied) in order of preference. */
+ * `protocols` (copied, at most P2P_MSS_MAX_PROTOCOLS) in order of
+ * preference. Returns 0 and cb runs later, or a negative error (as
+ * p2p_host_connect) and cb never runs. */
 int p2p_host_new_stream(p2p_host *h, const p2p_peerid *peer, const char *const *protocols,
                         size_t n, p2p_host_stream_cb cb, void *user);
 

@@ -1,0 +1,108 @@
+/* Internals shared by the host's files: host.c (lifetime, listeners,
+ * handlers, observers, the connection manager) and dial.c (connect,
+ * new_stream). */
+#ifndef P2P_HOST_INTERNAL_H
+#define P2P_HOST_INTERNAL_H
+
+#include "p2p/host.h"
+#include "p2p/transport.h"
+
+/* One connection the host holds, from handshake to close. */
+typedef struct host_conn {
+	p2p_host *host;
+	p2p_conn *conn;
+	bool open; /* handshake done, counted as a connection */
+	bool inbound;
+	struct host_conn *prev, *next;
+} host_conn;
+
+/* A connect request waiting for its dial (or, when a connection already
+ * exists, for the loop to come round). */
+typedef struct host_waiter {
+	p2p_host_connect_cb cb;
+	void *user;
+	struct host_waiter *next;
+} host_waiter;
+
+/* One outbound dial to a peer, trying its addresses in turn; the connect
+ * requests made meanwhile for the same peer wait on it. */
+typedef struct host_dial {
+	p2p_host *host;
+	p2p_peerid peer;
+	p2p_buf addrs[P2P_HOST_MAX_DIAL_ADDRS];
+	size_t n_addrs, next_addr;
+	p2p_tcp_dialer *tcp;         /* the TCP connect in progress */
+	struct host_conn *upgrading; /* the handshake in progress */
+	int last_err;
+	host_waiter *waiters;
+	struct host_dial *prev, *next;
+} host_dial;
+
+/* A connect request answered from the loop (reused connection, or the
+ * host closing): the connection is looked up again when it runs. */
+typedef struct host_ready {
+	p2p_peerid peer;
+	int err;
+	p2p_host_connect_cb cb;
+	void *user;
+	struct host_ready *next;
+} host_ready;
+
+typedef struct host_handler {
+	char *protocol;
+	p2p_stream_handler fn;
+	void *user;
+} host_handler;
+
+typedef struct host_observer {
+	p2p_host_observer obs;
+	void *user;
+} host_observer;
+
+struct p2p_host {
+	uv_loop_t *loop;
+	const p2p_privkey *key;
+	p2p_peerid id;
+	p2p_host_config cfg; /* defaults filled in */
+	char *agent;
+	p2p_peerstore *ps;
+
+	p2p_tcp_listener *listeners[P2P_HOST_MAX_LISTENERS];
+	size_t n_listeners;
+	host_handler handlers[P2P_HOST_MAX_HANDLERS];
+	size_t n_handlers;
+	host_observer observers[P2P_HOST_MAX_OBSERVERS];
+	size_t n_observers;
+
+	host_conn *conns;
+	size_t n_open, n_pending_in;
+	host_dial *dials;
+	size_t n_dials;
+	host_ready *ready, *ready_tail;
+
+	uv_idle_t idle; /* delivers `ready` */
+	size_t closing_listeners;
+	bool closing;
+	void (*on_closed)(void *user);
+	void *closed_user;
+};
+
+/* host.c */
+p2p_upgrade_config host_upgrade_config(p2p_host *h, bool initiator,
+                                       const p2p_peerid *expected);
+extern const p2p_conn_callbacks host_conn_callbacks;
+/* Registers a connection whose handshake is in progress. */
+host_conn *host_conn_add(p2p_host *h, p2p_conn *c, bool inbound);
+/* The handshake of hc finished: count it, apply the per-peer limit, tell
+ * the observers. Returns false if the connection was refused. */
+bool host_conn_opened(host_conn *hc);
+/* A connection's handshake failed: forget it. */
+void host_conn_failed(host_conn *hc);
+void host_maybe_finish(p2p_host *h);
+void host_defer_connect(p2p_host *h, const p2p_peerid *peer, int err,
+                        p2p_host_connect_cb cb, void *user);
+
+/* dial.c */
+void host_dials_cancel(p2p_host *h);
+
+#endif
