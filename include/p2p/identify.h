@@ -9,15 +9,17 @@
  * (the signed peer record in a second one); the reader merges them all
  * until the stream ends, like go-libp2p and js-libp2p do.
  *
- * This module is sans-I/O: it encodes, decodes and merges messages. The
- * host glue (identify_service.c) runs it on streams. */
+ * The first part of this header is sans-I/O: it encodes, decodes and
+ * merges messages. The service at the end runs it on a host's streams. */
 #ifndef P2P_IDENTIFY_H
 #define P2P_IDENTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "p2p/buf.h"
+#include "p2p/host.h"
 
 #define P2P_IDENTIFY_PROTOCOL         "/ipfs/id/1.0.0"
 #define P2P_IDENTIFY_PUSH_PROTOCOL    "/ipfs/id/push/1.0.0"
@@ -89,5 +91,34 @@ int p2p_identify_reader_recv(p2p_identify_reader *r, p2p_identify *id, const uin
 /* The stream ended: P2P_OK if at least one whole message was read and
  * nothing is left over, P2P_EPROTO otherwise. */
 int p2p_identify_reader_finish(const p2p_identify_reader *r);
+
+/* --- the service on a host (identify_service.c) --- */
+
+typedef struct p2p_identify_service p2p_identify_service;
+
+/* The peer of c was identified (push false), or it pushed an update (push
+ * true). info is valid during the call only; on failure it is NULL and err
+ * says why. c is valid during the call. */
+typedef void (*p2p_identify_cb)(p2p_conn *c, const p2p_identify *info, bool push, int err,
+                                void *user);
+
+/* Serves /ipfs/id/1.0.0 and /ipfs/id/push/1.0.0 on h and identifies every
+ * new connection. What peers tell goes into the peerstore: public key
+ * (when it is the peer's), agent, protocols, and listen addresses, taken
+ * from the signed peer record when there is a valid one. cb may be NULL.
+ * The service must outlive the host's connections: free it once the host
+ * has closed (from p2p_host_close's on_closed); it does not touch the host
+ * then. */
+int p2p_identify_service_new(p2p_identify_service **out, p2p_host *h, p2p_identify_cb cb,
+                             void *user);
+void p2p_identify_service_free(p2p_identify_service *svc);
+/* Pushes our identify to every connected peer (after our addresses or
+ * protocols changed). */
+int p2p_identify_service_push(p2p_identify_service *svc);
+/* Appends the length-prefixed Identify we send on connection c: our
+ * addresses, protocols, key, agent, a freshly signed peer record, and c's
+ * remote address as the observed address. Trimmed to fit
+ * P2P_IDENTIFY_MAX_SEND (the record goes first, then addresses). */
+int p2p_identify_service_message(p2p_identify_service *svc, p2p_conn *c, p2p_buf *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "p2p/buf.h"
+#include "p2p/host.h"
 
 #define P2P_PERF_PROTOCOL   "/perf/1.0.0"
 #define P2P_PERF_HEADER_LEN 8
@@ -64,5 +65,30 @@ int p2p_perf_server_eof(p2p_perf_server *s);
  * 0 once all is out (then close). P2P_ESTATE before the client's EOF. */
 int p2p_perf_server_produce(p2p_perf_server *s, p2p_buf *out, size_t max);
 bool p2p_perf_server_done(const p2p_perf_server *s);
+
+/* --- on a host (perf_service.c) --- */
+
+/* Serves perf on h. The spec advises against serving it on public nodes
+ * (a client can ask for any amount); it is for benchmarks. */
+int p2p_perf_serve(p2p_host *h);
+
+typedef struct p2p_perf_result {
+	uint64_t upload_bytes;
+	uint64_t download_bytes;
+	/* Upload: from the stream being ready until the first reply byte
+	 * (the server answers only once it has read everything), or until
+	 * the server's close when nothing is asked back. Download: from the
+	 * first reply byte to the server's close. */
+	uint64_t upload_ns;
+	uint64_t download_ns;
+} p2p_perf_result;
+
+/* r is valid during the call only, and NULL when err < 0. */
+typedef void (*p2p_perf_done_cb)(int err, const p2p_perf_result *r, void *user);
+
+/* Runs one perf exchange with peer (connecting if needed). No timeout
+ * here: the caller bounds the run. */
+int p2p_perf_run(p2p_host *h, const p2p_peerid *peer, uint64_t upload, uint64_t download,
+                 p2p_perf_done_cb on_done, void *user);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "p2p/buf.h"
+#include "p2p/host.h"
 
 #define P2P_PING_PROTOCOL "/ipfs/ping/1.0.0"
 #define P2P_PING_SIZE     32
@@ -49,5 +50,21 @@ int p2p_ping_server_recv(p2p_ping_server *s, const uint8_t *in, size_t len, p2p_
 /* The dialer closed its side: P2P_OK if it ended on a whole payload,
  * P2P_EPROTO if a partial one is left over. */
 int p2p_ping_server_finish(const p2p_ping_server *s);
+
+/* --- on a host (ping_service.c); round trips timed with uv_hrtime --- */
+
+/* Answers pings on h. */
+int p2p_ping_serve(p2p_host *h);
+
+/* Called after each round trip. */
+typedef void (*p2p_ping_rtt_cb)(uint64_t rtt_ns, void *user);
+/* Called once at the end: err 0 after `count` round trips. */
+typedef void (*p2p_ping_done_cb)(int err, void *user);
+
+/* Opens a ping stream to peer (connecting if needed) and pings it `count`
+ * times, one after the other, then closes the stream. There is no timeout
+ * here: the caller bounds the whole run (closing the host ends it). */
+int p2p_ping_run(p2p_host *h, const p2p_peerid *peer, unsigned count,
+                 p2p_ping_rtt_cb on_rtt, p2p_ping_done_cb on_done, void *user);
 
 #endif
