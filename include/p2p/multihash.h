@@ -15,7 +15,9 @@
 /* Appends the multihash of data: identity copies it, sha2-256 hashes it. */
 int p2p_multihash_encode(uint64_t code, const uint8_t *data, size_t len, p2p_buf *out);
 /* Parses a multihash that must span exactly `len` bytes. The digest points
- * into `in`. P2P_EPROTO if malformed, P2P_ETOOBIG over P2P_MH_MAX_DIGEST. */
+ * into `in`. P2P_EPROTO if malformed, P2P_ETOOBIG over P2P_MH_MAX_DIGEST.
+ * Any hash code is accepted (certhash uses others); callers that need a
+ * particular kind check *code (and the digest length) themselves. */
 int p2p_multihash_parse(const uint8_t *in, size_t len, uint64_t *code,
 			const uint8_t **digest, size_t *digest_len);
 
