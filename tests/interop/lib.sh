@@ -7,7 +7,7 @@ set -euo pipefail
 
 SRC_DIR=${SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 INTEROP_DIR=$SRC_DIR/tests/interop
-NODE=$INTEROP_DIR/runtime/node_modules/.bin/node
+NODE=""  # the pinned Node 22, set by need_js
 PEER_JS=$INTEROP_DIR/peer.mjs
 LISTEN_WAIT_SEC=20
 DIALER_TIMEOUT_SEC=120
@@ -45,7 +45,11 @@ fail() {
 # Installs the js side if needed (quick when already done).
 need_js() {
 	bash "$INTEROP_DIR/setup.sh" >"$WORK/setup.err" 2>&1 || fail "tests/interop/setup.sh failed"
-	[ -x "$NODE" ] || fail "no node at $NODE after setup"
+	local b
+	for b in "$INTEROP_DIR"/runtime/node_modules/node-linux-*/bin/node; do
+		[ -x "$b" ] && NODE=$b
+	done
+	[ -n "$NODE" ] || fail "no node under tests/interop/runtime after setup"
 }
 
 # Path of the C tool; fails the test when it is not built.
@@ -63,11 +67,14 @@ p2p_ping() {
 # start_listener CMD...: starts CMD in the background and waits for its JSON
 # line; sets LISTEN_ADDR (first address, with /p2p/) and LISTEN_PEER_ID.
 start_listener() {
+	# Created here: the background job opens them only when it gets to run.
+	: >"$WORK/listener.out"
+	: >"$WORK/listener.err"
 	"$@" >"$WORK/listener.out" 2>"$WORK/listener.err" </dev/null &
 	LISTENER_PID=$!
 	local waited=0 line
 	while :; do
-		line=$(head -n 1 "$WORK/listener.out")
+		line=$(head -n 1 "$WORK/listener.out" || true)
 		if [ -n "$line" ] && [ "${line: -1}" = "}" ]; then
 			break
 		fi

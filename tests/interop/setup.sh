@@ -41,15 +41,34 @@ install_locked() {
 	log "npm ci in $dir"
 	(cd "$dir" && CI=true npm ci --no-audit --no-fund --loglevel=error </dev/null)
 	if ! (cd "$dir" && eval "$check") >/dev/null 2>&1; then
-		log "installed $dir but the check failed: $check"
+		log "npm ci in $dir succeeded but the result does not work: $check"
+		log "(npm skips optional packages that fail to download without an error:"
+		log " try 'npm ci --loglevel=verbose' there)"
 		exit 1
 	fi
 	echo "$want" >"$stamp"
 }
 
-install_locked "$RUNTIME" 'node_modules/.bin/node -e "process.exit(process.versions.node.split(\".\")[0] >= 22 ? 0 : 1)"'
+# The binary's own path, not node_modules/.bin/node: with both CPU variants in
+# the lock, npm 9 (Debian's) deletes that shared link when it skips the
+# variant for the other CPU.
+NODE_CHECK='test -n "$(node_path)" && "$(node_path)" -e "process.exit(process.versions.node.split(\".\")[0] >= 22 ? 0 : 1)"'
+node_path() {
+	local b
+	for b in "$RUNTIME"/node_modules/node-linux-*/bin/node; do
+		[ -x "$b" ] && echo "$b" && return 0
+	done
+	return 0
+}
+install_locked "$RUNTIME" "$NODE_CHECK"
 
-# From here on the pinned Node runs npm and everything it starts.
-export PATH=$RUNTIME/node_modules/.bin:$PATH
+# From here on the pinned Node runs npm and everything it starts. Debian's
+# node trusts the system CA store; the registry's prebuilt Node only trusts
+# its built-in list unless told, which breaks behind a TLS-inspecting proxy.
+NODE=$(node_path)
+export PATH=$(dirname "$NODE"):$PATH
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+	export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 install_locked "$HERE" 'node --input-type=module -e "await import(\"libp2p\"); await import(\"@libp2p/tcp\")"'
-log "ready: node $(node --version) at $RUNTIME/node_modules/.bin/node"
+log "ready: node $(node --version) at $NODE"
