@@ -15,8 +15,16 @@
 #include "p2p/host.h"
 #include "p2p/multiaddr.h"
 #include "p2p/transport.h"
+#include "p2p/yamux.h"
 
 #define ECHO_PROTO "/test/echo/1.0.0"
+#define SINK_PROTO "/test/sink/1.0.0"
+#define MAX_SINKS  8
+
+typedef struct sink {
+	p2p_stream *s;
+	size_t received, unconsumed;
+} sink;
 
 typedef struct fixture {
 	uv_loop_t loop;
@@ -25,6 +33,8 @@ typedef struct fixture {
 	int a_connected, a_disconnected, b_connected, b_disconnected;
 	bool a_closed, b_closed;
 	bool closing; /* the test closed the hosts itself */
+	sink sinks[MAX_SINKS];
+	int n_sinks;
 } fixture;
 
 /* --- echo on a --- */
@@ -76,6 +86,33 @@ static void echo_handler(p2p_stream *s, const char *protocol, void *user)
 	p2p_stream_set_callbacks(s, &echo_cbs, calloc(1, sizeof(echo)));
 }
 
+/* --- a sink on a: takes data but consumes only when told --- */
+
+static void sink_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
+{
+	sink *k = user;
+	k->received += len;
+	k->unconsumed += len;
+}
+
+static void sink_close(p2p_stream *s, void *user)
+{
+	sink *k = user;
+	k->s = NULL;
+}
+
+static const p2p_stream_callbacks sink_cbs = {.on_data = sink_data,
+                                              .on_close = sink_close};
+
+static void sink_handler(p2p_stream *s, const char *protocol, void *user)
+{
+	fixture *f = user;
+	assert_true(f->n_sinks < MAX_SINKS);
+	sink *k = &f->sinks[f->n_sinks++];
+	k->s = s;
+	p2p_stream_set_callbacks(s, &sink_cbs, k);
+}
+
 static void count_up(p2p_host *h, p2p_conn *c, void *user)
 {
 	fixture *f = user;
@@ -101,8 +138,10 @@ static void quiet(p2p_log_level level, const char *msg, void *user)
 	(void)user;
 }
 
+/* The prestate, if any, holds limits for a. */
 static int setup(void **state)
 {
+	const p2p_host_config *limits = *state;
 	fixture *f = calloc(1, sizeof(*f));
 	uv_loop_init(&f->loop);
 	assert_int_equal(p2p_privkey_generate(&f->ka), 0);
@@ -111,8 +150,13 @@ static int setup(void **state)
 	p2p_host_config_init(&cfg);
 	cfg.log = (p2p_logger){.level = P2P_LOG_DEBUG, .fn = quiet};
 	cfg.dial_timeout_ms = 2000;
-	assert_int_equal(p2p_host_new(&f->a, &f->loop, f->ka, &cfg), 0);
 	assert_int_equal(p2p_host_new(&f->b, &f->loop, f->kb, &cfg), 0);
+	if (limits) {
+		cfg.max_streams_per_conn = limits->max_streams_per_conn;
+		cfg.max_pending_inbound = limits->max_pending_inbound;
+	}
+	assert_int_equal(p2p_host_new(&f->a, &f->loop, f->ka, &cfg), 0);
+	assert_int_equal(p2p_host_set_handler(f->a, SINK_PROTO, sink_handler, f), 0);
 	assert_int_equal(p2p_host_set_handler(f->a, ECHO_PROTO, echo_handler, f), 0);
 	assert_int_equal(p2p_host_listen(f->a, "/ip4/127.0.0.1/tcp/0"), 0);
 	p2p_host_observer obs = {.on_connected = count_up, .on_disconnected = count_down};
@@ -203,8 +247,9 @@ static void test_connect(void **state)
 	assert_int_equal(f->b_connected, 1);
 	assert_int_equal(f->a_connected, 1);
 	const char *protos[4];
-	assert_int_equal(p2p_host_protocols(f->a, protos, 4), 1);
-	assert_string_equal(protos[0], ECHO_PROTO);
+	assert_int_equal(p2p_host_protocols(f->a, protos, 4), 2);
+	assert_string_equal(protos[0], SINK_PROTO); /* in the order added */
+	assert_string_equal(protos[1], ECHO_PROTO);
 	/* Disconnect: both sides hear of it. */
 	p2p_host_disconnect(f->b, p2p_host_peer_id(f->a));
 	for (int i = 0; i < 100 && f->a_disconnected == 0; i++)
@@ -494,6 +539,152 @@ static void test_close_with_open_streams(void **state)
 	free(payload);
 }
 
+/* --- backpressure and limits --- */
+
+typedef struct writer {
+	p2p_stream *s;
+	int err;
+	bool ready;
+	int drains;
+} writer;
+
+static void w_drain(p2p_stream *s, void *user)
+{
+	((writer *)user)->drains++;
+}
+
+static const p2p_stream_callbacks w_cbs = {.on_drain = w_drain};
+
+static void w_ready(p2p_stream *s, int err, void *user)
+{
+	writer *w = user;
+	w->ready = true;
+	w->err = err;
+	w->s = s;
+	if (s)
+		p2p_stream_set_callbacks(s, &w_cbs, w);
+}
+
+static void spin(fixture *f, int ms)
+{
+	uvt_run(&f->loop, &(bool){false}, ms);
+}
+
+/* A reader that does not consume stops the writer: write returns 0 once
+ * the window is used up, no more crosses, and on_drain comes only after
+ * the reader consumes. Past the hard cap, writes fail. */
+static void test_backpressure(void **state)
+{
+	fixture *f = *state;
+	static uint8_t chunk[65536];
+	connect_result r;
+	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
+	writer w = {0};
+	const char *protos[] = {SINK_PROTO};
+	assert_int_equal(
+	    p2p_host_new_stream(f->b, p2p_host_peer_id(f->a), protos, 1, w_ready, &w), 0);
+	assert_true(uvt_run(&f->loop, &w.ready, 5000));
+	assert_int_equal(w.err, 0);
+	size_t accepted = 0;
+	int rc;
+	while ((rc = p2p_stream_write(w.s, chunk, sizeof(chunk))) == 1) {
+		accepted += sizeof(chunk);
+		assert_true(accepted < 64 * 1024 * 1024);
+	}
+	assert_int_equal(rc, 0);
+	accepted += sizeof(chunk);
+	spin(f, 300);
+	sink *k = &f->sinks[0];
+	assert_int_equal(f->n_sinks, 1);
+	assert_true(k->received > 0);
+	assert_true(k->received <= P2P_YAMUX_INITIAL_WINDOW);
+	assert_true(accepted <= P2P_YAMUX_INITIAL_WINDOW + sizeof(chunk));
+	assert_int_equal(w.drains, 0);
+
+	uint8_t *big = calloc(1, P2P_STREAM_MAX_PENDING + 1);
+	assert_int_equal(p2p_stream_write(w.s, big, P2P_STREAM_MAX_PENDING + 1),
+	                 P2P_ELIMIT);
+	free(big);
+
+	/* The reader catches up: the rest crosses and the writer may go on. */
+	for (int i = 0; i < 100 && (w.drains == 0 || k->received < accepted); i++) {
+		p2p_stream_consume(k->s, k->unconsumed);
+		k->unconsumed = 0;
+		spin(f, 20);
+	}
+	assert_int_equal(w.drains, 1);
+	assert_int_equal(k->received, accepted);
+}
+
+static void test_stream_limit(void **state)
+{
+	fixture *f = *state;
+	connect_result r;
+	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
+	enum { N = 6 };
+	writer w[N];
+	memset(w, 0, sizeof(w));
+	const char *protos[] = {SINK_PROTO};
+	for (int i = 0; i < N; i++)
+		assert_int_equal(p2p_host_new_stream(f->b, p2p_host_peer_id(f->a), protos,
+		                                     1, w_ready, &w[i]),
+		                 0);
+	for (int i = 0; i < 200; i++) {
+		int ready = 0;
+		for (int j = 0; j < N; j++)
+			ready += w[j].ready;
+		if (ready == N)
+			break;
+		spin(f, 20);
+	}
+	int ok = 0, refused = 0;
+	for (int j = 0; j < N; j++) {
+		assert_true(w[j].ready);
+		if (w[j].err == 0)
+			ok++;
+		else if (w[j].err == P2P_ERESET)
+			refused++;
+	}
+	assert_int_equal(ok, 4);
+	assert_int_equal(refused, 2);
+	assert_int_equal(f->n_sinks, 4);
+}
+
+static void test_pending_inbound_limit(void **state)
+{
+	fixture *f = *state;
+	const p2p_buf *addrs[1];
+	p2p_host_addrs(f->a, addrs, 1);
+	/* One silent client takes the only handshake slot... */
+	p2p_pipe *raw1 = NULL, *raw2 = NULL;
+	p2p_tcp_dial(NULL, &f->loop, addrs[0]->data, addrs[0]->len, 2000, raw_dialed,
+	             &raw1);
+	for (int i = 0; i < 100 && raw1 == NULL; i++)
+		spin(f, 20);
+	assert_non_null(raw1);
+	spin(f, 50);
+	/* ...so the next one is turned away at once. */
+	p2p_tcp_dial(NULL, &f->loop, addrs[0]->data, addrs[0]->len, 2000, raw_dialed,
+	             &raw2);
+	for (int i = 0; i < 100 && raw2 == NULL; i++)
+		spin(f, 20);
+	assert_non_null(raw2);
+	bool eof = false;
+	p2p_pipe_callbacks cbs = {.on_eof = raw_eof};
+	p2p_pipe_set_callbacks(raw2, &cbs, &eof);
+	p2p_pipe_read_start(raw2);
+	assert_true(uvt_run(&f->loop, &eof, 5000));
+	p2p_pipe_close(raw2);
+	/* Once the slot is free, a real peer gets in. */
+	p2p_pipe_close(raw1);
+	spin(f, 100);
+	connect_result r;
+	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
+}
+
+static const p2p_host_config stream_limit = {.max_streams_per_conn = 4};
+static const p2p_host_config pending_limit = {.max_pending_inbound = 1};
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +697,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_with_open_streams, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+	    cmocka_unit_test_prestate_setup_teardown(test_stream_limit, setup, teardown,
+	                                             (void *)&stream_limit),
+	    cmocka_unit_test_prestate_setup_teardown(test_pending_inbound_limit, setup,
+	                                             teardown, (void *)&pending_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
