@@ -1,0 +1,74 @@
+/* What the host and client roles of the tunnel program share: the libuv
+ * loop, the libp2p host, the identity, signals, the control channel on
+ * stdin and the events on stdout, and an orderly stop. */
+#ifndef TUNNEL_APP_H
+#define TUNNEL_APP_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "p2p/host.h"
+#include "tunnel/cli.h"
+#include "tunnel/control.h"
+
+/* Exit statuses. */
+#define TUNNEL_EXIT_OK 0
+#define TUNNEL_EXIT_FAILURE 1 /* a runtime failure (cannot listen...) */
+#define TUNNEL_EXIT_USAGE 2   /* a bad command line or token */
+
+#define TUNNEL_PATH_MAX 4096
+
+typedef struct tunnel_app tunnel_app;
+
+typedef struct tunnel_app_role {
+  /* A control command (LIST, DISCONNECT; SHUTDOWN is handled here). */
+  void (*on_cmd)(tunnel_app *app, const tunnel_cmd *cmd);
+  /* Stopping: close the role's own handles (listeners, sockets). The
+   * libp2p host is closed right after, which ends every stream. */
+  void (*on_stop)(tunnel_app *app);
+} tunnel_app_role;
+
+struct tunnel_app {
+  uv_loop_t *loop;
+  const tunnel_opts *opts;
+  const tunnel_app_role *role;
+  p2p_logger log;
+  p2p_privkey *key;
+  p2p_host *host;
+  tunnel_control *control;
+  uv_signal_t sigint, sigterm;
+  bool signals_on;
+  FILE *events;
+  bool stopping;
+  int exit_code;
+};
+
+/* Sets up the identity (key_path NULL: a fresh ephemeral key), the libp2p
+ * host, signals and the control channel. On failure prints why and
+ * returns an exit status (> 0), with everything already released. */
+int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
+                    const char *key_path, const tunnel_app_role *role);
+/* Listens on each -listen address, or on def (NULL: none) without any.
+ * Returns 0 or an exit status after an ERROR event. */
+int tunnel_app_listen(tunnel_app *app, const char *def);
+/* Starts an orderly stop with this exit status (the first one given
+ * wins); uv_run returns once everything is closed. */
+void tunnel_app_stop(tunnel_app *app, int exit_code);
+/* Releases what uv_run could not (after it returned). */
+void tunnel_app_free(tunnel_app *app);
+
+/* A human-readable line on stderr, unless -q. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void tunnel_app_say(const tunnel_app *app, const char *fmt, ...);
+
+/* The host's default key file: $XDG_CONFIG_HOME/mtunnel/host.key, else
+ * $HOME/.config/mtunnel/host.key. P2P_ENOTFOUND if neither is set. */
+int tunnel_app_default_key_path(char *out, size_t out_len);
+
+/* Text form of a binary multiaddr into out[0..out_len) ("?" if bad). */
+void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len);
+
+#endif

@@ -1,0 +1,267 @@
+/* The client role (app_client.h). */
+#include "tunnel/app_client.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "p2p/error.h"
+#include "tunnel/app.h"
+#include "tunnel/fwd_tcp.h"
+#include "tunnel/header.h"
+#include "tunnel/token.h"
+
+/* Local connections waiting to be accepted. */
+#define CLIENT_BACKLOG 511
+
+typedef struct client_app {
+  tunnel_app app; /* first: the role hooks get &app */
+  tunnel_token token;
+  char host_id[P2P_PEERID_STR_MAX];
+  uv_tcp_t listener;
+  bool listener_open;
+  int port; /* the local port we listen on */
+  tunnel_tcp_fwd *fwds;
+} client_app;
+
+static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f) {
+  if (f->prev)
+    f->prev->next = f->next;
+  else if (ca->fwds == f)
+    ca->fwds = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  f->prev = f->next = NULL;
+}
+
+static void client_fwd_done(tunnel_tcp_fwd *f) { fwd_unlink(f->owner, f); }
+
+/* A refusal for a reason that will not change: the token is not good for
+ * this host. */
+static bool refusal_is_final(tunnel_status st) {
+  return st == TUNNEL_STATUS_BAD_SECRET || st == TUNNEL_STATUS_WRONG_NETWORK ||
+         st == TUNNEL_STATUS_NOT_ALLOWED;
+}
+
+static void client_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
+                             size_t *used) {
+  client_app *ca = f->owner;
+  tunnel_response resp;
+  const char *why = NULL;
+  int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
+  if (rc == P2P_EAGAIN)
+    return;
+  if (rc < 0) {
+    tunnel_emit_error(ca->app.events, "the host sent a bad tunnel response: %s",
+                      why ? why : p2p_strerror(rc));
+    tunnel_tcp_fwd_abort(f);
+    return;
+  }
+  if (resp.status == TUNNEL_STATUS_OK) {
+    tunnel_tcp_fwd_start(f);
+    return;
+  }
+  tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
+                    tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
+                    resp.reason);
+  tunnel_tcp_fwd_abort(f);
+  if (refusal_is_final(resp.status))
+    tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
+}
+
+static const tunnel_tcp_fwd_hooks client_tcp_hooks = {
+    .on_header = client_on_header,
+    .on_done = client_fwd_done,
+};
+
+static void on_stream_ready(p2p_stream *s, int err, void *user) {
+  tunnel_tcp_fwd *f = user;
+  client_app *ca = f->owner;
+  f->stream_pending = false;
+  if (err < 0 || f->sock_closing) {
+    if (s)
+      p2p_stream_reset(s);
+    if (err < 0 && !ca->app.stopping)
+      tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+                        ca->host_id, p2p_strerror(err));
+    tunnel_tcp_fwd_close_sock(f);
+    tunnel_tcp_fwd_maybe_done(f);
+    return;
+  }
+  tunnel_tcp_fwd_set_stream(f, s);
+  p2p_buf req;
+  p2p_buf_init(&req);
+  int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
+  if (rc == 0)
+    rc = p2p_stream_write(s, req.data, req.len);
+  p2p_buf_free(&req);
+  if (rc < 0)
+    tunnel_tcp_fwd_abort(f);
+}
+
+static void on_local_conn(uv_stream_t *server, int status) {
+  client_app *ca = server->data;
+  if (status < 0 || ca->app.stopping)
+    return;
+  tunnel_tcp_fwd *f;
+  if (tunnel_tcp_fwd_new(&f, ca->app.loop, &client_tcp_hooks, ca) < 0)
+    return;
+  f->next = ca->fwds;
+  if (ca->fwds)
+    ca->fwds->prev = f;
+  ca->fwds = f;
+  if (uv_accept(server, (uv_stream_t *)&f->sock) < 0) {
+    tunnel_tcp_fwd_close_sock(f);
+    return;
+  }
+  static const char *const protos[] = {TUNNEL_PROTOCOL};
+  f->stream_pending = true;
+  int rc = p2p_host_new_stream(ca->app.host, &ca->token.peer, protos, 1,
+                               on_stream_ready, f);
+  if (rc < 0) {
+    f->stream_pending = false;
+    tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+                      ca->host_id, p2p_strerror(rc));
+    tunnel_tcp_fwd_close_sock(f);
+  }
+}
+
+static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
+  client_app *ca = (client_app *)app;
+  if (cmd->action == TUNNEL_CMD_LIST) {
+    tunnel_session_info info = {.session_id = ca->host_id};
+    size_t n = 0;
+    p2p_conn *c = p2p_host_conn(app->host, &ca->token.peer);
+    char addr[256];
+    if (c) {
+      tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
+      info.addr = addr;
+      for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next) {
+        info.streams++;
+        info.bytes_in += f->bytes_to_sock;
+        info.bytes_out += f->bytes_to_stream;
+      }
+      n = 1;
+    }
+    p2p_buf ev;
+    p2p_buf_init(&ev);
+    if (tunnel_event_list(&ev, &info, n, cmd->detail) == 0)
+      tunnel_emit(app->events, &ev);
+    p2p_buf_free(&ev);
+  } else if (cmd->action == TUNNEL_CMD_DISCONNECT) {
+    p2p_peerid peer;
+    if (p2p_peerid_from_string(&peer, cmd->session_id) < 0 ||
+        !p2p_peerid_equal(&peer, &ca->token.peer) ||
+        !p2p_host_conn(app->host, &peer)) {
+      tunnel_emit_error(app->events, "no session %s", cmd->session_id);
+      return;
+    }
+    p2p_host_disconnect(app->host, &peer);
+  }
+}
+
+static void client_on_stop(tunnel_app *app) {
+  client_app *ca = (client_app *)app;
+  if (ca->listener_open) {
+    ca->listener_open = false;
+    uv_close((uv_handle_t *)&ca->listener, NULL);
+  }
+  for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next)
+    tunnel_tcp_fwd_abort(f);
+}
+
+static const tunnel_app_role client_role = {
+    .on_cmd = client_on_cmd,
+    .on_stop = client_on_stop,
+};
+
+static int listen_local(client_app *ca, const tunnel_opts *o) {
+  struct sockaddr_storage ss;
+  if (uv_ip4_addr(o->bind, o->port, (struct sockaddr_in *)&ss) < 0 &&
+      uv_ip6_addr(o->bind, o->port, (struct sockaddr_in6 *)&ss) < 0) {
+    tunnel_emit_error(ca->app.events, "-bind wants an IP address, not \"%s\"",
+                      o->bind);
+    return TUNNEL_EXIT_USAGE;
+  }
+  uv_tcp_init(ca->app.loop, &ca->listener);
+  ca->listener.data = ca;
+  ca->listener_open = true;
+  int rc = uv_tcp_bind(&ca->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG, on_local_conn);
+  if (rc < 0) {
+    tunnel_emit_error(ca->app.events, "cannot listen on %s port %d: %s",
+                      o->bind, o->port, uv_strerror(rc));
+    return TUNNEL_EXIT_FAILURE;
+  }
+  int len = sizeof ss;
+  uv_tcp_getsockname(&ca->listener, (struct sockaddr *)&ss, &len);
+  ca->port =
+      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  return 0;
+}
+
+static int client_setup(client_app *ca, const tunnel_opts *o) {
+  p2p_peerstore *ps = p2p_host_peerstore(ca->app.host);
+  for (size_t i = 0; i < ca->token.n_addrs; i++)
+    p2p_peerstore_add_addr(ps, &ca->token.peer, ca->token.addrs[i].bytes,
+                           ca->token.addrs[i].len, P2P_ADDR_MANUAL);
+  int rc = tunnel_app_listen(&ca->app, NULL);
+  if (rc)
+    return rc;
+  rc = listen_local(ca, o);
+  if (rc)
+    return rc;
+  tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
+                 tunnel_network_name(ca->token.network), o->bind, ca->port,
+                 ca->host_id);
+  p2p_buf ev;
+  p2p_buf_init(&ev);
+  if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
+    tunnel_emit(ca->app.events, &ev);
+  p2p_buf_free(&ev);
+  return 0;
+}
+
+int tunnel_client_main(uv_loop_t *loop, const tunnel_opts *o) {
+  client_app *ca = calloc(1, sizeof *ca);
+  if (!ca)
+    return TUNNEL_EXIT_FAILURE;
+  const char *why = NULL;
+  int rc = tunnel_token_decode(&ca->token, o->token, strlen(o->token), &why);
+  if (rc < 0) {
+    tunnel_emit_error(stdout, "bad token: %s", why ? why : p2p_strerror(rc));
+    free(ca);
+    return TUNNEL_EXIT_USAGE;
+  }
+  if (o->network_set && o->network != ca->token.network) {
+    tunnel_emit_error(stdout,
+                      "-network %s does not match the token's network (%s)",
+                      tunnel_network_name(o->network),
+                      tunnel_network_name(ca->token.network));
+    free(ca);
+    return TUNNEL_EXIT_USAGE;
+  }
+  if (ca->token.version != TUNNEL_TOKEN_VERSION ||
+      ca->token.network != TUNNEL_NETWORK_TCP) {
+    tunnel_emit_error(
+        stdout, "this token (%s, version %d) is not supported yet",
+        tunnel_network_name(ca->token.network), ca->token.version);
+    free(ca);
+    return TUNNEL_EXIT_USAGE;
+  }
+  p2p_peerid_to_string(&ca->token.peer, ca->host_id, sizeof ca->host_id);
+  rc = tunnel_app_init(&ca->app, loop, o, o->key, &client_role);
+  if (rc) {
+    free(ca);
+    return rc;
+  }
+  rc = client_setup(ca, o);
+  if (rc)
+    tunnel_app_stop(&ca->app, rc);
+  uv_run(loop, UV_RUN_DEFAULT);
+  rc = ca->app.exit_code;
+  tunnel_app_free(&ca->app);
+  free(ca);
+  return rc;
+}

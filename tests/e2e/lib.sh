@@ -1,0 +1,113 @@
+# Shared helpers for the tunnel's end-to-end tests (sourced by *.test.sh).
+# Real processes on 127.0.0.1 only; everything started is killed on exit.
+set -euo pipefail
+
+: "${BUILD_DIR:?BUILD_DIR must name the build directory}"
+: "${SRC_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+TUNNEL="$BUILD_DIR/tunnel"
+E2E="$SRC_DIR/tests/e2e"
+HELPER="$E2E/tunnel_helper.py"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tunnel-e2e.XXXXXX")
+PIDS=()
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ $rc -ne 0 ]; then
+		echo "--- test failed (rc $rc); logs:" >&2
+		for f in "$TMP"/*.out "$TMP"/*.err; do
+			[ -f "$f" ] || continue
+			echo "--- $f" >&2
+			tail -n 30 "$f" >&2
+		done
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+[ -x "$TUNNEL" ] || fail "no tunnel binary at $TUNNEL"
+
+# wait_event FILE ACTION [TIMEOUT_S] [NTH]: prints the NTH (default 1) JSON
+# event line with that action once it appears in FILE.
+wait_event() {
+	python3 "$HELPER" wait-event "$1" "$2" "${3:-20}" "${4:-1}"
+}
+
+# json_get JSON KEY: one member of a JSON object (strings bare).
+json_get() {
+	python3 "$HELPER" json-get "$1" "$2"
+}
+
+free_port() {
+	python3 "$HELPER" free-port
+}
+
+# start_bg NAME CMD...: runs CMD in the background, stdout/stderr to
+# $TMP/NAME.out / .err, stdin from /dev/null; sets LAST_PID.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# start_host NAME ARGS...: a tunnel host on loopback with its key in $TMP
+# (listening on $HOST_LISTEN, default /ip4/127.0.0.1/tcp/0);
+# stdin is the fifo $TMP/NAME.in (write commands with `send NAME JSON`).
+# Sets HOST_PID and TOKEN.
+start_host() {
+	local name=$1
+	shift
+	rm -f "$TMP/$name.in"
+	mkfifo "$TMP/$name.in"
+	"$TUNNEL" -listen "${HOST_LISTEN:-/ip4/127.0.0.1/tcp/0}" -key "$TMP/$name.key" "$@" \
+		<"$TMP/$name.in" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	HOST_PID=$!
+	PIDS+=("$HOST_PID")
+	# Hold the fifo open for writing so the host's stdin stays open.
+	exec {HOLD_FD}>"$TMP/$name.in"
+	local ev
+	ev=$(wait_event "$TMP/$name.out" TOKEN 30) || fail "$name printed no TOKEN"
+	TOKEN=$(json_get "$ev" token)
+}
+
+# send NAME JSON: one command line to the host started as NAME.
+send() {
+	echo "$2" >"$TMP/$1.in"
+}
+
+# start_client NAME TOKEN ARGS...: a tunnel client; sets CLIENT_PID, PORT.
+start_client() {
+	local name=$1 tok=$2
+	shift 2
+	start_bg "$name" "$TUNNEL" -token "$tok" -port 0 "$@"
+	CLIENT_PID=$LAST_PID
+	local ev
+	ev=$(wait_event "$TMP/$name.out" CONNECTED 30) || fail "$name printed no CONNECTED"
+	PORT=$(json_get "$ev" port)
+}
+
+# stop_pid PID [EXPECTED_RC]: SIGTERM, wait (at most 15 s), check the status.
+stop_pid() {
+	local pid=$1 want=${2:-0} rc=0 i
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "process $pid did not exit after SIGTERM"
+	wait "$pid" || rc=$?
+	[ "$rc" = "$want" ] || fail "process $pid exited with $rc, expected $want"
+}

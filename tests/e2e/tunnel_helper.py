@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Helpers for the tunnel's end-to-end tests: waiting for JSON events, and
+TCP test servers and clients with checked data. Loopback only."""
+import hashlib
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+
+
+def stream_bytes(seed, n):
+    """n reproducible pseudo-random bytes for a seed."""
+    return random.Random(seed).randbytes(n)
+
+
+def wait_event(path, action, timeout, nth):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen = 0
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(ev, dict) and ev.get("action") == action:
+                        seen += 1
+                        if seen == nth:
+                            print(json.dumps(ev))
+                            return 0
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    print(f"no {action} event #{nth} in {path} after {timeout}s", file=sys.stderr)
+    return 1
+
+
+def json_get(text, key):
+    v = json.loads(text)[key]
+    print(v if isinstance(v, str) else json.dumps(v))
+    return 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+    return 0
+
+
+def recv_all(sock):
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = sock.recv(1 << 16)
+        if not b:
+            return h.hexdigest(), n
+        h.update(b)
+        n += len(b)
+
+
+def send_all_then_shut(sock, data):
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+
+
+def serve_bidir(portfile, size, outdir):
+    """Per connection: sends `size` bytes of stream 'down', reads until EOF
+    and writes the sha256 and length of what came to outdir/recv.N."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(512)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    down = stream_bytes("down", size)
+    count = 0
+
+    def handle(conn, i):
+        t = threading.Thread(target=send_all_then_shut, args=(conn, down))
+        t.start()
+        digest, n = recv_all(conn)
+        t.join()
+        conn.close()
+        with open(os.path.join(outdir, f"recv.{i}.tmp"), "w") as f:
+            f.write(f"{digest} {n}\n")
+        os.rename(os.path.join(outdir, f"recv.{i}.tmp"), os.path.join(outdir, f"recv.{i}"))
+
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=handle, args=(conn, count), daemon=True).start()
+        count += 1
+
+
+def client_bidir(port, size, conns):
+    """Opens `conns` connections at once; on each sends `size` bytes of
+    stream 'up' (then EOF) while reading; checks what came back is stream
+    'down'. Prints the sha256 and length sent on each connection."""
+    up = stream_bytes("up", size)
+    want = hashlib.sha256(stream_bytes("down", size)).hexdigest()
+    errors = []
+
+    def one(k):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            t = threading.Thread(target=send_all_then_shut, args=(s, up))
+            t.start()
+            digest, n = recv_all(s)
+            t.join()
+            s.close()
+            if digest != want or n != size:
+                errors.append(f"connection {k}: got {n} bytes, sha256 {digest}, want {size} bytes {want}")
+        except OSError as e:
+            errors.append(f"connection {k}: {e}")
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in errors[:10]:
+        print(e, file=sys.stderr)
+    print(f"{hashlib.sha256(up).hexdigest()} {size}")
+    return 1 if errors else 0
+
+
+def expect_closed(port, timeout):
+    """Connects, sends a line, and expects the connection to be closed (EOF
+    or reset) within timeout without any byte coming back."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        b = s.recv(1024)
+    except (ConnectionResetError, BrokenPipeError):
+        return 0
+    except socket.timeout:
+        print("the connection stayed open", file=sys.stderr)
+        return 1
+    if b:
+        print(f"got bytes through a refused tunnel: {b[:40]!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main():
+    cmd = sys.argv[1]
+    a = sys.argv[2:]
+    if cmd == "wait-event":
+        return wait_event(a[0], a[1], float(a[2]), int(a[3]))
+    if cmd == "json-get":
+        return json_get(a[0], a[1])
+    if cmd == "free-port":
+        return free_port()
+    if cmd == "serve-bidir":
+        return serve_bidir(a[0], int(a[1]), a[2])
+    if cmd == "client-bidir":
+        return client_bidir(int(a[0]), int(a[1]), int(a[2]) if len(a) > 2 else 1)
+    if cmd == "expect-closed":
+        return expect_closed(int(a[0]), float(a[1]))
+    print(f"unknown command {cmd}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
