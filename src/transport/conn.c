@@ -303,6 +303,20 @@ static void conn_teardown(p2p_conn *c)
 		conn_release(c);
 }
 
+/* Bad input from the peer is worth a warning; a peer going away is not. */
+static p2p_log_level fail_level(int err)
+{
+	switch (err) {
+	case P2P_ECLOSED:
+		return P2P_LOG_DEBUG;
+	case P2P_EIO:
+	case P2P_ETIMEDOUT:
+		return P2P_LOG_INFO;
+	default:
+		return P2P_LOG_WARN;
+	}
+}
+
 void conn_fail(p2p_conn *c, int err, const char *why)
 {
 	if (c->closing)
@@ -315,7 +329,7 @@ void conn_fail(p2p_conn *c, int err, const char *why)
 	if (c->remote_addr.len == 0 ||
 	    p2p_multiaddr_to_string(c->remote_addr.data, c->remote_addr.len, &addr) < 0)
 		p2p_buf_append(&addr, "?", 2);
-	p2p_log(c->log, err == P2P_ECLOSED ? P2P_LOG_DEBUG : P2P_LOG_INFO,
+	p2p_log(c->log, fail_level(err),
 	        "conn %s peer %s: closing: %s: %s", (const char *)addr.data, peer, why,
 	        p2p_strerror(err));
 	p2p_buf_free(&addr);

@@ -8,6 +8,9 @@
 #include "p2p/transport.h"
 
 #define TCP_READ_BUF (64 * 1024) /* one read; the receiver processes it at once */
+/* How long a closed pipe may still try to send what is queued (a GoAway,
+ * the end of a stream) before the socket goes regardless. */
+#define TCP_LINGER_MS 2000
 
 typedef struct tcp_pipe {
 	p2p_pipe base; /* first: a p2p_pipe * is a tcp_pipe * */
@@ -16,6 +19,10 @@ typedef struct tcp_pipe {
 	bool above_high_water;
 	bool shut;
 	bool failed;
+	uv_timer_t linger; /* initialised only when closing with writes queued */
+	bool lingering;
+	bool closing_handles;
+	int open_handles;
 	uint8_t rbuf[TCP_READ_BUF];
 } tcp_pipe;
 
@@ -49,6 +56,8 @@ static void pipe_fail(tcp_pipe *tp, int err)
 		tp->base.cb.on_error(&tp->base, err, tp->base.user);
 }
 
+static void tcp_close_now(tcp_pipe *tp);
+
 static void on_write(uv_write_t *req, int status)
 {
 	tcp_write *w = (tcp_write *)req;
@@ -56,6 +65,11 @@ static void on_write(uv_write_t *req, int status)
 	tp->queued -= w->data.len;
 	p2p_buf_free(&w->data);
 	free(w);
+	if (tp->base.closing) {
+		if (tp->queued == 0 || status < 0)
+			tcp_close_now(tp);
+		return;
+	}
 	if (status < 0) {
 		pipe_fail(tp, uv_to_p2p(status));
 		return;
@@ -113,8 +127,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	tcp_pipe *tp = s->data;
-	if (tp->base.closing)
+	if (tp->base.closing) {
+		/* Lingering: keep reading (and dropping) so the kernel does not
+		 * answer the peer with a reset. */
+		if (nread < 0)
+			uv_read_stop(s);
 		return;
+	}
 	if (nread > 0) {
 		if (tp->base.cb.on_read)
 			tp->base.cb.on_read(&tp->base, tp->rbuf, (size_t)nread,
@@ -167,6 +186,8 @@ static int tcp_shutdown_op(p2p_pipe *p)
 static void on_pipe_closed(uv_handle_t *h)
 {
 	tcp_pipe *tp = h->data;
+	if (--tp->open_handles > 0)
+		return;
 	if (tp->base.cb.on_close)
 		tp->base.cb.on_close(&tp->base, tp->base.user);
 	p2p_buf_free(&tp->base.local_addr);
@@ -174,10 +195,36 @@ static void on_pipe_closed(uv_handle_t *h)
 	free(tp);
 }
 
+static void tcp_close_now(tcp_pipe *tp)
+{
+	if (tp->closing_handles)
+		return;
+	tp->closing_handles = true;
+	if (tp->lingering) {
+		tp->open_handles++;
+		uv_close((uv_handle_t *)&tp->linger, on_pipe_closed);
+	}
+	uv_close((uv_handle_t *)&tp->handle, on_pipe_closed);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+	tcp_close_now(t->data);
+}
+
+/* Lets queued writes go out first (bounded by TCP_LINGER_MS): closing
+ * right away would drop them, and the peer would miss e.g. our GoAway. */
 static void tcp_close_op(p2p_pipe *p)
 {
 	tcp_pipe *tp = (tcp_pipe *)p;
-	uv_close((uv_handle_t *)&tp->handle, on_pipe_closed);
+	if (tp->queued == 0 || tp->failed) {
+		tcp_close_now(tp);
+		return;
+	}
+	uv_timer_init(tp->handle.loop, &tp->linger);
+	tp->linger.data = tp;
+	tp->lingering = true;
+	uv_timer_start(&tp->linger, on_linger_timeout, TCP_LINGER_MS, 0);
 }
 
 static const p2p_pipe_ops tcp_pipe_ops = {
@@ -199,6 +246,7 @@ static tcp_pipe *tcp_pipe_new(uv_loop_t *loop)
 		return NULL;
 	}
 	tp->handle.data = tp;
+	tp->open_handles = 1;
 	tp->base.ops = &tcp_pipe_ops;
 	p2p_buf_init(&tp->base.local_addr);
 	p2p_buf_init(&tp->base.remote_addr);

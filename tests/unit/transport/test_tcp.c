@@ -289,12 +289,76 @@ static void test_ip6(void **state)
 	p2p_buf_free(&cli.got);
 }
 
+/* Closing a pipe with writes queued still delivers them (the linger). */
+typedef struct counter {
+	size_t n;
+	bool eof;
+} counter;
+
+static void count_read(p2p_pipe *p, const uint8_t *data, size_t len, void *user)
+{
+	((counter *)user)->n += len;
+}
+
+static void count_eof(p2p_pipe *p, void *user)
+{
+	((counter *)user)->eof = true;
+}
+
+static void count_accept(p2p_tcp_listener *l, p2p_pipe *pipe, void *user)
+{
+	static const p2p_pipe_callbacks cbs = {.on_read = count_read,
+	                                       .on_eof = count_eof};
+	echo_server *s = user;
+	s->conn = pipe;
+	p2p_pipe_set_callbacks(pipe, &cbs, s->conn->user);
+}
+
+static void test_close_flushes(void **state)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	echo_server srv = {0};
+	counter cnt = {0};
+	p2p_buf bin;
+	p2p_buf_init(&bin);
+	assert_int_equal(p2p_multiaddr_parse("/ip4/127.0.0.1/tcp/0", &bin), 0);
+	assert_int_equal(
+	    p2p_tcp_listen(&srv.l, &loop, bin.data, bin.len, NULL, count_accept, &srv),
+	    0);
+	p2p_buf_free(&bin);
+	const p2p_buf *addr = p2p_tcp_listener_addr(srv.l);
+	client cli = {0};
+	assert_int_equal(
+	    p2p_tcp_dial(NULL, &loop, addr->data, addr->len, 2000, on_dial, &cli), 0);
+	assert_true(uvt_run(&loop, &cli.dialed, 5000));
+	assert_non_null(srv.conn);
+	srv.conn->user = &cnt;
+	p2p_pipe_read_start(srv.conn);
+	size_t len = 8 * 1024 * 1024;
+	p2p_buf b;
+	p2p_buf_init(&b);
+	p2p_buf_reserve(&b, len);
+	memset(b.data, 0x5a, len);
+	b.len = len;
+	assert_int_equal(p2p_pipe_write(cli.pipe, &b), 0);
+	assert_true(p2p_pipe_queued(cli.pipe) > 0); /* too much for one go */
+	p2p_pipe_close(cli.pipe);
+	assert_true(uvt_run(&loop, &cnt.eof, 5000));
+	assert_int_equal(cnt.n, len);
+	assert_true(uvt_run(&loop, &cli.closed, 5000));
+	p2p_pipe_close(srv.conn);
+	p2p_tcp_listener_close(srv.l, NULL, NULL);
+	assert_true(uvt_drain(&loop));
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_echo),        cmocka_unit_test(test_dial_refused),
 	    cmocka_unit_test(test_dial_cancel), cmocka_unit_test(test_listen_rejects),
-	    cmocka_unit_test(test_ip6),
+	    cmocka_unit_test(test_ip6),         cmocka_unit_test(test_close_flushes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
