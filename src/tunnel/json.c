@@ -87,17 +87,25 @@ int tunnel_cmd_parse(const char *line, size_t len, tunnel_cmd *out, const char *
 		return fail(why, P2P_ETOOBIG, "the command line is longer than 64 KiB");
 	if (all_space(line, len))
 		return P2P_EAGAIN;
+	/* cJSON is given a NUL-terminated copy: it then cannot read past the
+	 * line even if it looked beyond the length it was told. */
+	char *copy = malloc(len + 1);
+	if (copy == NULL)
+		return fail(why, P2P_ENOMEM, "out of memory");
+	memcpy(copy, line, len);
+	copy[len] = '\0';
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-	if (root == NULL)
-		return fail(why, P2P_EPROTO, "the command is not valid JSON");
+	cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
 	int rc;
-	if (end == NULL || end < line || end > line + len ||
-	    !all_space(end, (size_t)(line + len - end)))
+	if (root == NULL)
+		rc = fail(why, P2P_EPROTO, "the command is not valid JSON");
+	else if (end == NULL || end < copy || end > copy + len ||
+	         !all_space(end, (size_t)(copy + len - end)))
 		rc = fail(why, P2P_EPROTO,
 		          "the command line has more after the JSON object");
 	else
 		rc = read_command(root, out, why);
+	free(copy);
 	cJSON_Delete(root);
 	if (rc != P2P_OK)
 		memset(out, 0, sizeof(*out));
