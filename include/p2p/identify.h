@@ -36,6 +36,9 @@
 #define P2P_IDENTIFY_MAX_PROTOCOLS 256        /* protocols kept */
 #define P2P_IDENTIFY_MAX_ADDR_LEN  1024       /* one binary multiaddr */
 #define P2P_IDENTIFY_MAX_STRING    1024       /* a version string or protocol ID */
+/* The service waits this long for a whole answer (or push) once the stream
+ * is negotiated (go-libp2p and js-libp2p allow 5 s for all of identify). */
+#define P2P_IDENTIFY_TIMEOUT_MS 10000
 
 /* An Identify message. Every pointer is owned by the struct and released
  * by p2p_identify_free. A bytes field of length 0 is absent, as is a NULL
@@ -106,6 +109,8 @@ typedef void (*p2p_identify_cb)(p2p_conn *c, const p2p_identify *info, bool push
  * new connection. What peers tell goes into the peerstore: public key
  * (when it is the peer's), agent, protocols, and listen addresses, taken
  * from the signed peer record when there is a valid one. cb may be NULL.
+ * An answer that takes over P2P_IDENTIFY_TIMEOUT_MS fails with
+ * P2P_ETIMEDOUT (the stream is reset).
  * The service must outlive the host's connections: free it once the host
  * has closed (from p2p_host_close's on_closed); it does not touch the host
  * then. */

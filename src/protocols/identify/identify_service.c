@@ -19,6 +19,8 @@ struct p2p_identify_service {
 /* One identify or push stream we read from. */
 typedef struct id_reader_ctx {
 	p2p_identify_service *svc;
+	p2p_stream *stream; /* once negotiated */
+	uv_timer_t timer;   /* P2P_IDENTIFY_TIMEOUT_MS for the whole answer */
 	bool push;
 	bool reported; /* the callback has run */
 	p2p_identify_reader reader;
@@ -184,6 +186,27 @@ static void report(id_reader_ctx *ctx, p2p_stream *s, int err)
 		             ctx->svc->user);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Frees ctx, once libuv is done with its timer. */
+static void reader_release(id_reader_ctx *ctx)
+{
+	p2p_identify_reader_free(&ctx->reader);
+	p2p_identify_free(&ctx->info);
+	uv_timer_stop(&ctx->timer);
+	uv_close((uv_handle_t *)&ctx->timer, on_timer_closed);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	id_reader_ctx *ctx = t->data;
+	report(ctx, ctx->stream, P2P_ETIMEDOUT);
+	p2p_stream_reset(ctx->stream);
+}
+
 static void reader_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
 {
 	id_reader_ctx *ctx = user;
@@ -201,6 +224,7 @@ static void reader_on_data(p2p_stream *s, const uint8_t *data, size_t len, void 
 static void reader_on_fin(p2p_stream *s, void *user)
 {
 	id_reader_ctx *ctx = user;
+	uv_timer_stop(&ctx->timer);
 	report(ctx, s, p2p_identify_reader_finish(&ctx->reader));
 	p2p_stream_close(s);
 }
@@ -213,10 +237,9 @@ static void reader_on_reset(p2p_stream *s, int err, void *user)
 static void reader_on_close(p2p_stream *s, void *user)
 {
 	id_reader_ctx *ctx = user;
+	uv_timer_stop(&ctx->timer);
 	report(ctx, s, P2P_ECLOSED);
-	p2p_identify_reader_free(&ctx->reader);
-	p2p_identify_free(&ctx->info);
-	free(ctx);
+	reader_release(ctx);
 }
 
 static const p2p_stream_callbacks reader_callbacks = {
@@ -235,7 +258,17 @@ static id_reader_ctx *reader_new(p2p_identify_service *svc, bool push)
 	ctx->push = push;
 	p2p_identify_reader_init(&ctx->reader);
 	p2p_identify_init(&ctx->info);
+	uv_timer_init(p2p_host_loop(svc->host), &ctx->timer);
+	ctx->timer.data = ctx;
 	return ctx;
+}
+
+/* The stream is negotiated: read it, within the deadline. */
+static void reader_start(id_reader_ctx *ctx, p2p_stream *s)
+{
+	ctx->stream = s;
+	p2p_stream_set_callbacks(s, &reader_callbacks, ctx);
+	uv_timer_start(&ctx->timer, on_timeout, P2P_IDENTIFY_TIMEOUT_MS, 0);
 }
 
 /* Someone asks who we are: answer and close. */
@@ -264,7 +297,7 @@ static void on_push_stream(p2p_stream *s, const char *protocol, void *user)
 		p2p_stream_reset(s);
 		return;
 	}
-	p2p_stream_set_callbacks(s, &reader_callbacks, ctx);
+	reader_start(ctx, s);
 }
 
 static void on_identify_selected(p2p_stream *s, const char *protocol, int err, void *user)
@@ -272,12 +305,10 @@ static void on_identify_selected(p2p_stream *s, const char *protocol, int err, v
 	id_reader_ctx *ctx = user;
 	if (err != P2P_OK) {
 		report(ctx, s, err);
-		p2p_identify_reader_free(&ctx->reader);
-		p2p_identify_free(&ctx->info);
-		free(ctx);
+		reader_release(ctx);
 		return;
 	}
-	p2p_stream_set_callbacks(s, &reader_callbacks, ctx);
+	reader_start(ctx, s);
 	/* We only listen on this stream. */
 	p2p_stream_close_write(s);
 }
@@ -296,11 +327,8 @@ static void on_connected(p2p_host *h, p2p_conn *c, void *user)
 	/* p2p_stream_select did not take the stream: it is still ours. */
 	if (s != NULL)
 		p2p_stream_reset(s);
-	if (ctx != NULL) {
-		p2p_identify_reader_free(&ctx->reader);
-		p2p_identify_free(&ctx->info);
-		free(ctx);
-	}
+	if (ctx != NULL)
+		reader_release(ctx);
 	p2p_log(logger(svc), P2P_LOG_WARN, "identify: cannot open a stream: %s",
 	        p2p_strerror(rc));
 	if (svc->cb != NULL)

@@ -15,7 +15,7 @@
 #include "p2p/identify.h"
 #include "p2p/peer_record.h"
 
-#define WATCHDOG_MS 10000
+#define WATCHDOG_MS (P2P_IDENTIFY_TIMEOUT_MS + 10000)
 
 /* /ip4/127.0.0.2/tcp/1111 and /ip4/127.0.0.3/tcp/2222: stored, never dialed. */
 static const uint8_t addr_x[] = {0x04, 127, 0, 0, 2, 0x06, 0x04, 0x57};
@@ -28,6 +28,7 @@ typedef struct scene {
 	p2p_host *b, *m;
 	p2p_identify_service *id_b;
 	p2p_buf reply; /* what M answers */
+	bool silent;   /* M answers nothing and keeps the stream open */
 	int calls;
 	int err;
 	int closed;
@@ -46,6 +47,8 @@ static void on_closed(void *user)
 static void m_answers(p2p_stream *s, const char *protocol, void *user)
 {
 	scene *sc = user;
+	if (sc->silent)
+		return; /* the host resets the stream when it closes */
 	if (sc->reply.len > 0)
 		assert_true(p2p_stream_write(s, sc->reply.data, sc->reply.len) >= 0);
 	p2p_stream_close(s);
@@ -136,6 +139,19 @@ static void test_malformed(void **state)
 	expect_error(NULL, 0, P2P_EPROTO);
 }
 
+static void test_silent_peer_times_out(void **state)
+{
+	scene sc;
+	scene_init(&sc);
+	sc.silent = true;
+	uint64_t start = uv_hrtime();
+	scene_run(&sc);
+	assert_int_equal(sc.err, P2P_ETIMEDOUT);
+	assert_true(uv_hrtime() - start >=
+	            (uint64_t)P2P_IDENTIFY_TIMEOUT_MS * 1000000 * 9 / 10);
+	scene_free(&sc);
+}
+
 static bool peerstore_has(scene *sc, const uint8_t *addr, size_t len)
 {
 	const p2p_buf *addrs[P2P_PEERSTORE_MAX_ADDRS];
@@ -197,6 +213,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_signed_record_preferred),
 	    cmocka_unit_test(test_forged_record_ignored),
+	    cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
