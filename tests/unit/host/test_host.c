@@ -682,6 +682,54 @@ static void test_pending_inbound_limit(void **state)
 	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
 }
 
+/* Closing a host with dials in progress (TCP connecting, and a handshake
+ * with a silent listener) fails them with P2P_ECLOSED and frees all. */
+static void hold_pipe(p2p_tcp_listener *l, p2p_pipe *pipe, void *user)
+{
+	*(p2p_pipe **)user = pipe;
+}
+
+static void test_close_during_dial(void **state)
+{
+	fixture *f = *state;
+	p2p_pipe *held = NULL;
+	p2p_tcp_listener *silent;
+	p2p_buf bin;
+	p2p_buf_init(&bin);
+	assert_int_equal(p2p_multiaddr_parse("/ip4/127.0.0.1/tcp/0", &bin), 0);
+	assert_int_equal(
+	    p2p_tcp_listen(&silent, &f->loop, bin.data, bin.len, NULL, hold_pipe, &held),
+	    0);
+	p2p_buf_free(&bin);
+	/* Handshake stuck: the silent listener never answers. */
+	connect_result r1 = {0};
+	assert_int_equal(p2p_host_connect(f->b, p2p_host_peer_id(f->a),
+	                                  p2p_tcp_listener_addr(silent), 1, on_connect,
+	                                  &r1),
+	                 0);
+	for (int i = 0; i < 100 && held == NULL; i++)
+		spin(f, 20);
+	assert_non_null(held);
+	spin(f, 50);
+	assert_false(r1.done);
+	/* TCP connect in flight: closing in the same turn. */
+	connect_result r2 = {0};
+	const p2p_buf *addrs[1];
+	p2p_host_addrs(f->a, addrs, 1);
+	p2p_peerid other = *p2p_host_peer_id(f->a);
+	other.bytes[other.len - 1] ^= 1;
+	assert_int_equal(p2p_host_connect(f->b, &other, addrs[0], 1, on_connect, &r2), 0);
+	f->closing = true;
+	p2p_host_close(f->b, on_b_closed, f);
+	p2p_host_close(f->a, on_a_closed, f);
+	assert_true(uvt_run(&f->loop, &f->b_closed, 5000));
+	assert_true(r1.done && r2.done);
+	assert_int_equal(r1.err, P2P_ECLOSED);
+	assert_int_equal(r2.err, P2P_ECLOSED);
+	p2p_pipe_close(held);
+	p2p_tcp_listener_close(silent, NULL, NULL);
+}
+
 static const p2p_host_config stream_limit = {.max_streams_per_conn = 4};
 static const p2p_host_config pending_limit = {.max_pending_inbound = 1};
 
@@ -698,6 +746,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_close_with_open_streams, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_during_dial, setup, teardown),
 	    cmocka_unit_test_prestate_setup_teardown(test_stream_limit, setup, teardown,
 	                                             (void *)&stream_limit),
 	    cmocka_unit_test_prestate_setup_teardown(test_pending_inbound_limit, setup,
