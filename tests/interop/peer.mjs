@@ -133,9 +133,13 @@ function echoHandler (stream) {
   stream.addEventListener('message', (evt) => {
     // Stop reading while our send buffer is full so a fast peer cannot
     // make us buffer without bound.
-    if (!stream.send(evt.data)) {
+    // The read side may close meanwhile (the peer's last data was this
+    // message and it half-closed), so resume only a paused stream.
+    if (!stream.send(evt.data) && stream.readStatus === 'readable') {
       stream.pause()
-      stream.onDrain().then(() => stream.resume(), () => {})
+      stream.onDrain().then(() => {
+        if (stream.readStatus === 'paused') stream.resume()
+      }, () => {})
     }
   })
   // 'end': the peer half-closed and everything it sent was echoed.
