@@ -52,6 +52,7 @@ typedef struct p2p_host_config {
 	uint64_t dial_timeout_ms;      /* default P2P_DIAL_TIMEOUT_MS */
 	uint64_t handshake_timeout_ms; /* default P2P_HANDSHAKE_TIMEOUT_MS */
 	const char *agent_version;     /* copied; NULL: "mtunnel/<version>" */
+	uint64_t negotiate_timeout_ms; /* default P2P_STREAM_NEGOTIATE_TIMEOUT_MS */
 } p2p_host_config;
 
 /* Fills cfg with the defaults (log level P2P_LOG_WARN to stderr). */

@@ -76,6 +76,9 @@ typedef struct p2p_upgrade_config {
 	uint64_t timeout_ms;     /* 0: P2P_HANDSHAKE_TIMEOUT_MS */
 	uint32_t max_streams;    /* 0: P2P_CONN_MAX_STREAMS */
 	const p2p_logger *log;   /* borrowed; NULL: stderr */
+	/* Deadline for multistream-select on each stream; 0:
+	 * P2P_STREAM_NEGOTIATE_TIMEOUT_MS. */
+	uint64_t negotiate_timeout_ms;
 } p2p_upgrade_config;
 
 /* done(c, 0) with an open connection, or done(NULL, err) after the

@@ -22,6 +22,7 @@ void p2p_host_config_init(p2p_host_config *cfg)
 	cfg->max_streams_per_conn = P2P_CONN_MAX_STREAMS;
 	cfg->dial_timeout_ms = P2P_DIAL_TIMEOUT_MS;
 	cfg->handshake_timeout_ms = P2P_HANDSHAKE_TIMEOUT_MS;
+	cfg->negotiate_timeout_ms = P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
 }
 
 /* --- deferred connect results --- */
@@ -77,6 +78,7 @@ p2p_upgrade_config host_upgrade_config(p2p_host *h, bool initiator,
 	    .timeout_ms = h->cfg.handshake_timeout_ms,
 	    .max_streams = h->cfg.max_streams_per_conn,
 	    .log = &h->cfg.log,
+	    .negotiate_timeout_ms = h->cfg.negotiate_timeout_ms,
 	};
 }
 
@@ -270,6 +272,7 @@ int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
 	DEFAULT(max_streams_per_conn)
 	DEFAULT(dial_timeout_ms)
 	DEFAULT(handshake_timeout_ms)
+	DEFAULT(negotiate_timeout_ms)
 #undef DEFAULT
 	h->loop = loop;
 	h->key = key;

@@ -161,7 +161,9 @@ void conn_opened(p2p_conn *c, const uint8_t *rest, size_t rest_len)
 		return;
 	}
 	c->state = CONN_OPEN;
-	uv_timer_start(&c->timer, on_tick, CONN_TICK_MS, CONN_TICK_MS);
+	uint64_t tick = c->negotiate_timeout_ms / 4;
+	tick = tick > CONN_TICK_MS ? CONN_TICK_MS : tick < 10 ? 10 : tick;
+	uv_timer_start(&c->timer, on_tick, tick, tick);
 	p2p_upgrade_cb done = c->done;
 	c->done = NULL;
 	done(c, P2P_OK, c->done_user);
@@ -329,9 +331,8 @@ void conn_fail(p2p_conn *c, int err, const char *why)
 	if (c->remote_addr.len == 0 ||
 	    p2p_multiaddr_to_string(c->remote_addr.data, c->remote_addr.len, &addr) < 0)
 		p2p_buf_append(&addr, "?", 2);
-	p2p_log(c->log, fail_level(err),
-	        "conn %s peer %s: closing: %s: %s", (const char *)addr.data, peer, why,
-	        p2p_strerror(err));
+	p2p_log(c->log, fail_level(err), "conn %s peer %s: closing: %s: %s",
+	        (const char *)addr.data, peer, why, p2p_strerror(err));
 	p2p_buf_free(&addr);
 	p2p_conn_close(c, err);
 }
@@ -365,6 +366,9 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 	c->initiator = cfg->initiator;
 	c->direction = cfg->direction;
 	c->max_streams = cfg->max_streams ? cfg->max_streams : P2P_CONN_MAX_STREAMS;
+	c->negotiate_timeout_ms = cfg->negotiate_timeout_ms
+	                              ? cfg->negotiate_timeout_ms
+	                              : P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
 	if (cb)
 		c->cb = *cb;
 	c->user = user;

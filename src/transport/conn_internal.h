@@ -16,7 +16,8 @@
 #include "p2p/transport.h"
 #include "p2p/yamux.h"
 
-/* How often stream negotiation deadlines are checked once open. */
+/* How often stream negotiation deadlines are checked once open (more
+ * often for deadlines under four ticks). */
 #define CONN_TICK_MS 1000
 
 enum conn_state {
@@ -62,6 +63,7 @@ struct p2p_conn {
 	bool initiator;
 	p2p_direction direction;
 	uint32_t max_streams;
+	uint64_t negotiate_timeout_ms;
 
 	enum conn_state state;
 	p2p_mss *mss;

@@ -242,7 +242,7 @@ int p2p_stream_select(p2p_stream *s, bool initiator, const char *const *protocol
 		return rc;
 	s->select_cb = done;
 	s->select_user = user;
-	s->select_deadline = uv_now(s->conn->loop) + P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
+	s->select_deadline = uv_now(s->conn->loop) + s->conn->negotiate_timeout_ms;
 	p2p_buf *out = p2p_mss_output(s->mss);
 	if (out->len > 0) {
 		rc = stream_queue(s, out->data, out->len);

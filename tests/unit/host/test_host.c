@@ -154,6 +154,7 @@ static int setup(void **state)
 	if (limits) {
 		cfg.max_streams_per_conn = limits->max_streams_per_conn;
 		cfg.max_pending_inbound = limits->max_pending_inbound;
+		cfg.negotiate_timeout_ms = limits->negotiate_timeout_ms;
 	}
 	assert_int_equal(p2p_host_new(&f->a, &f->loop, f->ka, &cfg), 0);
 	assert_int_equal(p2p_host_set_handler(f->a, SINK_PROTO, sink_handler, f), 0);
@@ -730,6 +731,29 @@ static void test_close_during_dial(void **state)
 	p2p_tcp_listener_close(silent, NULL, NULL);
 }
 
+/* A stream whose opener never starts multistream-select is reset when the
+ * negotiation deadline passes; the connection goes on. */
+static void test_negotiation_timeout(void **state)
+{
+	fixture *f = *state;
+	connect_result r;
+	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
+	p2p_stream *s;
+	assert_int_equal(p2p_conn_open_stream(r.conn, &s), 0);
+	client c = {0};
+	p2p_buf_init(&c.got);
+	p2p_stream_set_callbacks(s, &cli_cbs, &c);
+	/* One byte so that the stream reaches a (a SYN alone may wait). */
+	assert_int_equal(p2p_stream_write(s, (const uint8_t *)"\x13", 1), 1);
+	spin(f, 100);
+	assert_false(c.reset);
+	assert_true(uvt_run(&f->loop, &c.closed, 5000));
+	assert_true(c.reset);
+	assert_non_null(p2p_host_conn(f->b, p2p_host_peer_id(f->a)));
+	p2p_buf_free(&c.got);
+}
+
+static const p2p_host_config negotiate_limit = {.negotiate_timeout_ms = 400};
 static const p2p_host_config stream_limit = {.max_streams_per_conn = 4};
 static const p2p_host_config pending_limit = {.max_pending_inbound = 1};
 
@@ -747,6 +771,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_during_dial, setup, teardown),
+	    cmocka_unit_test_prestate_setup_teardown(test_negotiation_timeout, setup,
+	                                             teardown, (void *)&negotiate_limit),
 	    cmocka_unit_test_prestate_setup_teardown(test_stream_limit, setup, teardown,
 	                                             (void *)&stream_limit),
 	    cmocka_unit_test_prestate_setup_teardown(test_pending_inbound_limit, setup,
