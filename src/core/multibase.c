@@ -42,6 +42,8 @@ static const char B36_UPPER[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 static int radix_encode(const char *alphabet, unsigned radix, const uint8_t *in,
                         size_t len, p2p_buf *out)
 {
+	if (radix < 16)
+		return P2P_EINVAL;
 	if (len > P2P_BASE58_MAX_LEN)
 		return P2P_ETOOBIG;
 	size_t zeros = 0;

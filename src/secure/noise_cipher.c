@@ -113,7 +113,7 @@ int p2p_noise_cipher_decrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_
 		return P2P_ECRYPTO;
 	/* ChaCha20-Poly1305 writes nothing at Final; out may be NULL when the
 	 * plaintext is empty, and NULL + 0 is not valid C. */
-	uint8_t none[1];
+	uint8_t none[1] = {0};
 	if (EVP_DecryptFinal_ex(cs->ctx, out != NULL ? out + done : none, &outl) != 1)
 		return P2P_ECRYPTO;
 	/* Per the Noise spec, n only advances when decryption succeeds. */
