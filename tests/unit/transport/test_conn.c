@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "mempipe.h"
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
 #include "p2p/transport.h"
@@ -404,6 +405,48 @@ static void test_handshake_timeout(void **state)
 	p2p_pipe_close(raw);
 }
 
+/* The upgrader over another kind of pipe: in-memory, no sockets. The
+ * roles are fixed by the config, not by who "dialed". */
+static void test_over_memory_pipes(void **state)
+{
+	fixture *f = *state;
+	p2p_pipe *pa, *pb;
+	mem_pipe_pair(&f->loop, &pa, &pb);
+	p2p_upgrade_config ca = {.identity = f->a.key,
+	                         .initiator = false,
+	                         .direction = P2P_DIR_OUTBOUND,
+	                         .log = &f->log};
+	p2p_upgrade_config cb = {.identity = f->b.key,
+	                         .expected = &f->a.id,
+	                         .initiator = true,
+	                         .direction = P2P_DIR_INBOUND,
+	                         .log = &f->log};
+	assert_int_equal(
+	    p2p_upgrade(NULL, &f->loop, pa, &ca, &a_conn_cbs, &f->a, on_upgraded, &f->a),
+	    0);
+	assert_int_equal(
+	    p2p_upgrade(NULL, &f->loop, pb, &cb, &b_conn_cbs, &f->b, on_upgraded, &f->b),
+	    0);
+	assert_true(uvt_run(&f->loop, &f->b.done, 5000));
+	assert_true(uvt_run(&f->loop, &f->a.done, 5000));
+	assert_int_equal(f->a.err, 0);
+	assert_int_equal(f->b.err, 0);
+	assert_int_equal(p2p_conn_direction(f->b.conn), P2P_DIR_INBOUND);
+	assert_int_equal(p2p_conn_remote_addr(f->b.conn)->len, 0);
+	size_t len = 300000;
+	uint8_t *payload = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		payload[i] = (uint8_t)(i * 13);
+	client c = {.payload = payload, .len = len};
+	p2p_buf_init(&c.got);
+	open_client(f, &c, ECHO_PROTO);
+	assert_true(uvt_run(&f->loop, &c.closed, 10000));
+	assert_int_equal(c.got.len, len);
+	assert_memory_equal(c.got.data, payload, len);
+	p2p_buf_free(&c.got);
+	free(payload);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +456,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_protocol, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_over_memory_pipes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
