@@ -7,11 +7,14 @@
 #include "p2p/error.h"
 #include "tunnel/app.h"
 #include "tunnel/fwd_tcp.h"
+#include "tunnel/fwd_udp.h"
 #include "tunnel/header.h"
 #include "tunnel/token.h"
 
 /* Local connections waiting to be accepted. */
 #define CLIENT_BACKLOG 511
+/* UDP flows (source addresses) at once; datagrams from more are dropped. */
+#define CLIENT_MAX_UDP_FLOWS 1024
 
 typedef struct client_app {
   tunnel_app app; /* first: the role hooks get &app */
@@ -21,6 +24,14 @@ typedef struct client_app {
   bool listener_open;
   int port; /* the local port we listen on */
   tunnel_tcp_fwd *fwds;
+  /* UDP */
+  uv_udp_t udp;
+  bool udp_open;
+  tunnel_udp_flow *flows;
+  size_t n_flows;
+  uv_timer_t idle_timer;
+  bool timer_on;
+  char udp_buf[TUNNEL_UDP_RECV_MAX]; /* one datagram, handled at once */
 } client_app;
 
 static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f) {
@@ -125,6 +136,144 @@ static void on_local_conn(uv_stream_t *server, int status) {
   }
 }
 
+/* --- UDP --- */
+
+static void client_flow_done(tunnel_udp_flow *f) {
+  client_app *ca = f->owner;
+  if (f->prev)
+    f->prev->next = f->next;
+  else if (ca->flows == f)
+    ca->flows = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  ca->n_flows--;
+}
+
+static void client_flow_header(tunnel_udp_flow *f, const uint8_t *data,
+                               size_t len, size_t *used) {
+  client_app *ca = f->owner;
+  tunnel_response resp;
+  const char *why = NULL;
+  int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
+  if (rc == P2P_EAGAIN)
+    return;
+  if (rc < 0) {
+    tunnel_emit_error(ca->app.events, "the host sent a bad tunnel response: %s",
+                      why ? why : p2p_strerror(rc));
+    tunnel_udp_flow_abort(f);
+    return;
+  }
+  if (resp.status == TUNNEL_STATUS_OK) {
+    tunnel_udp_flow_start(f);
+    return;
+  }
+  tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
+                    tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
+                    resp.reason);
+  tunnel_udp_flow_abort(f);
+  if (refusal_is_final(resp.status))
+    tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
+}
+
+static const tunnel_udp_flow_hooks client_udp_hooks = {
+    .on_header = client_flow_header,
+    .on_done = client_flow_done,
+};
+
+static void on_flow_stream_ready(p2p_stream *s, int err, void *user) {
+  tunnel_udp_flow *f = user;
+  client_app *ca = f->owner;
+  f->stream_pending = false;
+  if (err < 0 || f->closing) {
+    if (s)
+      p2p_stream_reset(s);
+    if (err < 0 && !ca->app.stopping)
+      tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+                        ca->host_id, p2p_strerror(err));
+    f->closing = true;
+    tunnel_udp_flow_maybe_done(f);
+    return;
+  }
+  tunnel_udp_flow_set_stream(f, s);
+  p2p_buf req;
+  p2p_buf_init(&req);
+  int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
+  if (rc == 0)
+    rc = p2p_stream_write(s, req.data, req.len);
+  p2p_buf_free(&req);
+  if (rc < 0)
+    tunnel_udp_flow_abort(f);
+}
+
+static bool same_addr(const struct sockaddr_storage *a,
+                      const struct sockaddr *b) {
+  if (a->ss_family != b->sa_family)
+    return false;
+  if (b->sa_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port &&
+         !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+}
+
+/* The flow of a source address, opened on its first datagram. */
+static tunnel_udp_flow *flow_for(client_app *ca, const struct sockaddr *from) {
+  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+    if (!f->closing && same_addr(&f->peer, from))
+      return f;
+  if (ca->n_flows >= CLIENT_MAX_UDP_FLOWS)
+    return NULL;
+  tunnel_udp_flow *f;
+  if (tunnel_udp_flow_new_client(&f, ca->app.loop, &ca->udp, from,
+                                 &client_udp_hooks, ca) < 0)
+    return NULL;
+  f->next = ca->flows;
+  if (ca->flows)
+    ca->flows->prev = f;
+  ca->flows = f;
+  ca->n_flows++;
+  static const char *const protos[] = {TUNNEL_PROTOCOL};
+  f->stream_pending = true;
+  int rc = p2p_host_new_stream(ca->app.host, &ca->token.peer, protos, 1,
+                               on_flow_stream_ready, f);
+  if (rc < 0) {
+    f->stream_pending = false;
+    tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+                      ca->host_id, p2p_strerror(rc));
+    f->closing = true;
+    tunnel_udp_flow_maybe_done(f);
+    return NULL;
+  }
+  return f;
+}
+
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  client_app *ca = h->data;
+  buf->base = ca->udp_buf;
+  buf->len = sizeof ca->udp_buf;
+}
+
+static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags) {
+  client_app *ca = h->data;
+  if (n < 0 || !addr || (flags & UV_UDP_PARTIAL) || ca->app.stopping)
+    return;
+  tunnel_udp_flow *f = flow_for(ca, addr);
+  if (f)
+    tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void on_idle_timer(uv_timer_t *t) {
+  client_app *ca = t->data;
+  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+    if (!f->closing && !f->stream_pending &&
+        tunnel_udp_flow_idle_ms(f) >= ca->app.opts->udp_timeout_ms)
+      tunnel_udp_flow_close(f);
+}
+
 static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
   client_app *ca = (client_app *)app;
   if (cmd->action == TUNNEL_CMD_LIST) {
@@ -136,6 +285,11 @@ static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
       tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
       info.addr = addr;
       for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next) {
+        info.streams++;
+        info.bytes_in += f->bytes_to_sock;
+        info.bytes_out += f->bytes_to_stream;
+      }
+      for (tunnel_udp_flow *f = ca->flows; f; f = f->next) {
         info.streams++;
         info.bytes_in += f->bytes_to_sock;
         info.bytes_out += f->bytes_to_stream;
@@ -167,6 +321,16 @@ static void client_on_stop(tunnel_app *app) {
   }
   for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next)
     tunnel_tcp_fwd_abort(f);
+  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+    tunnel_udp_flow_abort(f);
+  if (ca->udp_open) {
+    ca->udp_open = false;
+    uv_close((uv_handle_t *)&ca->udp, NULL);
+  }
+  if (ca->timer_on) {
+    ca->timer_on = false;
+    uv_close((uv_handle_t *)&ca->idle_timer, NULL);
+  }
 }
 
 static const tunnel_app_role client_role = {
@@ -182,19 +346,46 @@ static int listen_local(client_app *ca, const tunnel_opts *o) {
                       o->bind);
     return TUNNEL_EXIT_USAGE;
   }
-  uv_tcp_init(ca->app.loop, &ca->listener);
-  ca->listener.data = ca;
-  ca->listener_open = true;
-  int rc = uv_tcp_bind(&ca->listener, (struct sockaddr *)&ss, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG, on_local_conn);
+  int rc;
+  if (ca->token.network == TUNNEL_NETWORK_UDP) {
+    uv_udp_init(ca->app.loop, &ca->udp);
+    ca->udp.data = ca;
+    ca->udp_open = true;
+    rc = uv_udp_bind(&ca->udp, (struct sockaddr *)&ss, 0);
+    if (rc == 0) {
+      int sz = TUNNEL_UDP_SOCK_BUFFER;
+      uv_recv_buffer_size((uv_handle_t *)&ca->udp, &sz);
+      sz = TUNNEL_UDP_SOCK_BUFFER;
+      uv_send_buffer_size((uv_handle_t *)&ca->udp, &sz);
+      rc = uv_udp_recv_start(&ca->udp, on_udp_alloc, on_udp_recv);
+    }
+    if (rc == 0) {
+      uint64_t every = o->udp_timeout_ms / 4;
+      every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+      uv_timer_init(ca->app.loop, &ca->idle_timer);
+      ca->idle_timer.data = ca;
+      uv_timer_start(&ca->idle_timer, on_idle_timer, every, every);
+      ca->timer_on = true;
+    }
+  } else {
+    uv_tcp_init(ca->app.loop, &ca->listener);
+    ca->listener.data = ca;
+    ca->listener_open = true;
+    rc = uv_tcp_bind(&ca->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+      rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG,
+                     on_local_conn);
+  }
   if (rc < 0) {
     tunnel_emit_error(ca->app.events, "cannot listen on %s port %d: %s",
                       o->bind, o->port, uv_strerror(rc));
     return TUNNEL_EXIT_FAILURE;
   }
   int len = sizeof ss;
-  uv_tcp_getsockname(&ca->listener, (struct sockaddr *)&ss, &len);
+  if (ca->udp_open)
+    uv_udp_getsockname(&ca->udp, (struct sockaddr *)&ss, &len);
+  else
+    uv_tcp_getsockname(&ca->listener, (struct sockaddr *)&ss, &len);
   ca->port =
       ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                     : ((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -242,8 +433,7 @@ int tunnel_client_main(uv_loop_t *loop, const tunnel_opts *o) {
     free(ca);
     return TUNNEL_EXIT_USAGE;
   }
-  if (ca->token.version != TUNNEL_TOKEN_VERSION ||
-      ca->token.network != TUNNEL_NETWORK_TCP) {
+  if (ca->token.version != TUNNEL_TOKEN_VERSION) {
     tunnel_emit_error(
         stdout, "this token (%s, version %d) is not supported yet",
         tunnel_network_name(ca->token.network), ca->token.version);

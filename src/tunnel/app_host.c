@@ -12,12 +12,14 @@
 #include "tunnel/acl.h"
 #include "tunnel/app.h"
 #include "tunnel/fwd_tcp.h"
+#include "tunnel/fwd_udp.h"
 #include "tunnel/header.h"
 #include "tunnel/token.h"
 
 #define HOST_DEFAULT_LISTEN "/ip4/0.0.0.0/tcp/0"
 #define HOST_MAX_SESSIONS P2P_HOST_MAX_CONNS
 #define HOST_ADDR_TEXT_MAX 256
+#define HOST_MAX_UDP_FLOWS 1024
 
 /* One client peer that passed the header check at least once. */
 typedef struct host_session {
@@ -37,7 +39,11 @@ typedef struct host_app {
   tunnel_acl acl;
   host_session *sessions;
   size_t n_sessions;
-  tunnel_tcp_fwd *fwds; /* live TCP tunnels */
+  tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
+  tunnel_udp_flow *flows; /* live UDP flows */
+  size_t n_flows;
+  uv_timer_t idle_timer; /* expires idle UDP flows */
+  bool timer_on;
 } host_app;
 
 /* --- sessions --- */
@@ -83,6 +89,9 @@ static void session_remove(host_app *ha, host_session *s, const char *reason) {
   }
   ha->n_sessions--;
   for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
+    if (f->session == s)
+      f->session = NULL;
+  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
     if (f->session == s)
       f->session = NULL;
   tunnel_app_say(&ha->app, "client %s disconnected", s->id);
@@ -134,28 +143,51 @@ static void host_fwd_done(tunnel_tcp_fwd *f) {
 }
 
 /* Answers the client and, unless OK, ends the stream after the answer. */
-static int respond(tunnel_tcp_fwd *f, tunnel_status status,
-                   const char *reason) {
+static int respond(p2p_stream *s, tunnel_status status, const char *reason) {
   p2p_buf out;
   p2p_buf_init(&out);
   int rc = tunnel_response_encode(status, reason, &out);
   if (rc == 0)
-    rc = p2p_stream_write(f->stream, out.data, out.len);
+    rc = p2p_stream_write(s, out.data, out.len);
   p2p_buf_free(&out);
-  if (status != TUNNEL_STATUS_OK && f->stream)
-    p2p_stream_close(f->stream);
+  if (status != TUNNEL_STATUS_OK)
+    p2p_stream_close(s);
   return rc;
+}
+
+static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
+                        const char *reason) {
+  char id[P2P_PEERID_STR_MAX];
+  p2p_peerid_to_string(p2p_stream_remote_peer(s), id, sizeof id);
+  tunnel_app_say(&ha->app, "refused a tunnel from %s: %s", id,
+                 reason ? reason : tunnel_status_text(status));
 }
 
 static void refuse(tunnel_tcp_fwd *f, tunnel_status status,
                    const char *reason) {
-  host_app *ha = f->owner;
-  char id[P2P_PEERID_STR_MAX];
-  p2p_peerid_to_string(p2p_stream_remote_peer(f->stream), id, sizeof id);
-  tunnel_app_say(&ha->app, "refused a tunnel from %s: %s", id,
-                 reason ? reason : tunnel_status_text(status));
-  respond(f, status, reason);
+  log_refusal(f->owner, f->stream, status, reason);
+  respond(f->stream, status, reason);
   tunnel_tcp_fwd_close_sock(f);
+}
+
+/* The header check shared by TCP and UDP: 0 while the request is
+ * incomplete, then OK or why not. */
+static tunnel_status check_request(host_app *ha, tunnel_header_reader *r,
+                                   p2p_stream *s, const uint8_t *data,
+                                   size_t len, size_t *used, const char **why) {
+  tunnel_request req;
+  int rc = tunnel_request_read(r, data, len, used, &req, why);
+  if (rc == P2P_EAGAIN)
+    return 0;
+  if (rc < 0)
+    return TUNNEL_STATUS_BAD_REQUEST;
+  *why = NULL;
+  tunnel_status st =
+      tunnel_request_check(&req, ha->token.secret, ha->token.network);
+  if (st == TUNNEL_STATUS_OK &&
+      !tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s)))
+    st = TUNNEL_STATUS_NOT_ALLOWED;
+  return st;
 }
 
 static void on_service_connected(uv_connect_t *req, int status) {
@@ -175,7 +207,8 @@ static void on_service_connected(uv_connect_t *req, int status) {
     f->session = s;
     s->streams++;
   }
-  if (respond(f, TUNNEL_STATUS_OK, NULL) < 0 || tunnel_tcp_fwd_start(f) < 0)
+  if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
+      tunnel_tcp_fwd_start(f) < 0)
     tunnel_tcp_fwd_abort(f);
 }
 
@@ -186,28 +219,19 @@ static void host_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
     *used = 0; /* the client may not send before our answer */
     return;
   }
-  tunnel_request req;
   const char *why = NULL;
-  int rc = tunnel_request_read(&f->header, data, len, used, &req, &why);
-  if (rc == P2P_EAGAIN)
-    return;
-  if (rc < 0) {
-    refuse(f, TUNNEL_STATUS_BAD_REQUEST, why);
-    return;
-  }
   tunnel_status st =
-      tunnel_request_check(&req, ha->token.secret, ha->token.network);
-  if (st == TUNNEL_STATUS_OK &&
-      !tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(f->stream)))
-    st = TUNNEL_STATUS_NOT_ALLOWED;
+      check_request(ha, &f->header, f->stream, data, len, used, &why);
+  if (st == 0)
+    return;
   if (st != TUNNEL_STATUS_OK) {
-    refuse(f, st, NULL);
+    refuse(f, st, why);
     return;
   }
   f->connect_req.data = f;
-  rc = uv_tcp_connect(&f->connect_req, &f->sock,
-                      (const struct sockaddr *)&ha->target,
-                      on_service_connected);
+  int rc = uv_tcp_connect(&f->connect_req, &f->sock,
+                          (const struct sockaddr *)&ha->target,
+                          on_service_connected);
   if (rc < 0) {
     tunnel_emit_error(ha->app.events, "cannot connect to the service at %s: %s",
                       ha->target_text, uv_strerror(rc));
@@ -220,8 +244,86 @@ static const tunnel_tcp_fwd_hooks host_tcp_hooks = {
     .on_done = host_fwd_done,
 };
 
+/* --- UDP flows --- */
+
+static void host_flow_done(tunnel_udp_flow *f) {
+  host_app *ha = f->owner;
+  host_session *s = f->session;
+  if (s) {
+    s->streams--;
+    s->bytes_in += f->bytes_to_sock;
+    s->bytes_out += f->bytes_to_stream;
+  }
+  if (f->prev)
+    f->prev->next = f->next;
+  else if (ha->flows == f)
+    ha->flows = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  ha->n_flows--;
+}
+
+static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data,
+                             size_t len, size_t *used) {
+  host_app *ha = f->owner;
+  if (f->header.done)
+    return;
+  const char *why = NULL;
+  tunnel_status st =
+      check_request(ha, &f->header, f->stream, data, len, used, &why);
+  if (st == 0)
+    return;
+  if (st != TUNNEL_STATUS_OK) {
+    log_refusal(ha, f->stream, st, why);
+    respond(f->stream, st, why);
+    tunnel_udp_flow_close(f);
+    return;
+  }
+  host_session *s = session_get(ha, f->stream);
+  if (s) {
+    f->session = s;
+    s->streams++;
+  }
+  if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
+      tunnel_udp_flow_start(f) < 0)
+    tunnel_udp_flow_abort(f);
+}
+
+static const tunnel_udp_flow_hooks host_udp_hooks = {
+    .on_header = host_flow_header,
+    .on_done = host_flow_done,
+};
+
+static void on_udp_stream(host_app *ha, p2p_stream *s) {
+  tunnel_udp_flow *f;
+  if (ha->n_flows >= HOST_MAX_UDP_FLOWS ||
+      tunnel_udp_flow_new_host(&f, ha->app.loop, (struct sockaddr *)&ha->target,
+                               &host_udp_hooks, ha) < 0) {
+    p2p_stream_reset(s);
+    return;
+  }
+  f->next = ha->flows;
+  if (ha->flows)
+    ha->flows->prev = f;
+  ha->flows = f;
+  ha->n_flows++;
+  tunnel_udp_flow_set_stream(f, s);
+}
+
+static void on_idle_timer(uv_timer_t *t) {
+  host_app *ha = t->data;
+  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+    if (!f->closing &&
+        tunnel_udp_flow_idle_ms(f) >= ha->app.opts->udp_timeout_ms)
+      tunnel_udp_flow_close(f);
+}
+
 static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user) {
   host_app *ha = user;
+  if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {
+    on_udp_stream(ha, s);
+    return;
+  }
   tunnel_tcp_fwd *f;
   if (ha->app.stopping ||
       tunnel_tcp_fwd_new(&f, ha->app.loop, &host_tcp_hooks, ha) < 0) {
@@ -255,6 +357,11 @@ static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
           info[n].bytes_in += f->bytes_to_sock;
           info[n].bytes_out += f->bytes_to_stream;
         }
+      for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+        if (f->session == s) {
+          info[n].bytes_in += f->bytes_to_sock;
+          info[n].bytes_out += f->bytes_to_stream;
+        }
     }
     p2p_buf ev;
     p2p_buf_init(&ev);
@@ -282,6 +389,12 @@ static void host_on_stop(tunnel_app *app) {
   /* Local sockets still connecting are not streams the host will end. */
   for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
     tunnel_tcp_fwd_abort(f);
+  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+    tunnel_udp_flow_abort(f);
+  if (ha->timer_on) {
+    ha->timer_on = false;
+    uv_close((uv_handle_t *)&ha->idle_timer, NULL);
+  }
 }
 
 static const tunnel_app_role host_role = {
@@ -496,6 +609,14 @@ static int host_setup(host_app *ha, const tunnel_opts *o,
     tunnel_emit_error(ha->app.events, "cannot register the tunnel protocol");
     return TUNNEL_EXIT_FAILURE;
   }
+  if (o->network == TUNNEL_NETWORK_UDP) {
+    uint64_t every = o->udp_timeout_ms / 4;
+    every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+    uv_timer_init(ha->app.loop, &ha->idle_timer);
+    ha->idle_timer.data = ha;
+    uv_timer_start(&ha->idle_timer, on_idle_timer, every, every);
+    ha->timer_on = true;
+  }
   int rc = tunnel_app_listen(&ha->app, HOST_DEFAULT_LISTEN);
   if (rc)
     return rc;
@@ -511,11 +632,7 @@ int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o) {
         stdout, "no HOME or XDG_CONFIG_HOME for the key file: give -key FILE");
     return TUNNEL_EXIT_USAGE;
   }
-  if (o->network != TUNNEL_NETWORK_TCP) {
-    tunnel_emit_error(stdout, "-network %s is not supported yet",
-                      tunnel_network_name(o->network));
-    return TUNNEL_EXIT_USAGE;
-  }
+
   host_app *ha = calloc(1, sizeof *ha);
   if (!ha)
     return TUNNEL_EXIT_FAILURE;

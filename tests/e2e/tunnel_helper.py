@@ -148,6 +148,62 @@ def expect_closed(port, timeout):
     return 0
 
 
+def udp_echo(portfile):
+    """Echoes every datagram back to its sender."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("127.0.0.1", 0))
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(s.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    while True:
+        d, a = s.recvfrom(65535)
+        s.sendto(d, a)
+
+
+def udp_check(port, count, nsocks):
+    """Sends `count` datagrams of sizes 1..65507 (both ends included) from
+    `nsocks` sockets in turn, one at a time, and expects each back whole,
+    unchanged, on the socket that sent it (and nothing on the others)."""
+    rng = random.Random(7)
+    socks = []
+    for _ in range(nsocks):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        socks.append(s)
+    sizes = [1, 65507, 2, 65506, 1400, 1500, 9000]
+    while len(sizes) < count:
+        sizes.append(rng.randint(1, 1500) if rng.random() < 0.7 else rng.randint(1, 65507))
+    sizes = sizes[:count]
+    total = 0
+    for i, size in enumerate(sizes):
+        k = i % nsocks
+        tag = f"{k}:{i}:".encode()
+        payload = (tag + rng.randbytes(size))[:size] if size > len(tag) else rng.randbytes(size)
+        socks[k].sendto(payload, ("127.0.0.1", port))
+        try:
+            got, _ = socks[k].recvfrom(65535)
+        except socket.timeout:
+            print(f"datagram {i} ({size} bytes, socket {k}): no reply", file=sys.stderr)
+            return 1
+        if got != payload:
+            print(f"datagram {i}: sent {size} bytes, got {len(got)} different bytes", file=sys.stderr)
+            return 1
+        total += size
+    for k, s in enumerate(socks):
+        s.setblocking(False)
+        try:
+            d = s.recv(65535)
+            print(f"socket {k} got a stray datagram of {len(d)} bytes", file=sys.stderr)
+            return 1
+        except BlockingIOError:
+            pass
+    print(f"{count} datagrams, {total} bytes each way, checked")
+    return 0
+
+
 def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
@@ -161,6 +217,10 @@ def main():
         return serve_bidir(a[0], int(a[1]), a[2])
     if cmd == "client-bidir":
         return client_bidir(int(a[0]), int(a[1]), int(a[2]) if len(a) > 2 else 1)
+    if cmd == "udp-echo":
+        return udp_echo(a[0])
+    if cmd == "udp-check":
+        return udp_check(int(a[0]), int(a[1]), int(a[2]))
     if cmd == "expect-closed":
         return expect_closed(int(a[0]), float(a[1]))
     print(f"unknown command {cmd}", file=sys.stderr)
