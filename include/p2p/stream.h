@@ -66,7 +66,8 @@ void *p2p_stream_user(const p2p_stream *s);
 
 /* Copies and queues data. Returns 1 (go on), 0 (wait for on_drain), or
  * P2P_ELIMIT (over P2P_STREAM_MAX_PENDING; nothing queued), P2P_ECLOSED
- * (after close_write / close), P2P_ERESET (the stream was reset). */
+ * (after close_write / close), P2P_ERESET (the stream was reset),
+ * P2P_ESTATE (protocol negotiation still running). */
 int p2p_stream_write(p2p_stream *s, const uint8_t *data, size_t len);
 /* The application is done with n bytes handed over by on_data; lets the
  * peer send that much more. */

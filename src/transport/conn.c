@@ -262,6 +262,7 @@ static void conn_release(p2p_conn *c)
 		c->done(NULL, c->close_err ? c->close_err : P2P_ECLOSED, c->done_user);
 	else if (c->cb.on_close)
 		c->cb.on_close(c, c->close_err, c->user);
+	p2p_noise_free(c->noise);
 	p2p_buf_free(&c->plain);
 	p2p_buf_free(&c->local_addr);
 	p2p_buf_free(&c->remote_addr);
@@ -295,8 +296,7 @@ static void conn_teardown(p2p_conn *c)
 	}
 	p2p_mss_free(c->mss);
 	c->mss = NULL;
-	p2p_noise_free(c->noise);
-	c->noise = NULL;
+	/* c->noise stays until the end: it holds the remote key. */
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, on_handle_closed);
 	if (c->pipe)
