@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Traffic generators for bench/tunnel.sh. Loopback (127.0.0.1) only.
+
+  sink PORTFILE          serve: per connection read an 8-byte size N, then N
+                         bytes; reply with the count and the clock (ns) when
+                         the last byte arrived
+  send PORT N            connect, send N bytes from a 1 MiB buffer, wait for
+                         the sink's reply; print {"bytes","seconds","mb_per_s"}
+  echo PORTFILE          serve: echo every byte back (one thread, epoll)
+  rtt PORT COUNT         COUNT 1-byte round trips on one connection; print
+                         {"count","median_us","p90_us","min_us"}
+  hold PORT N READYFILE RELEASEFILE
+                         open N connections, push 1 byte through each and
+                         read it back, write the number that worked to
+                         READYFILE, keep them open until RELEASEFILE exists
+  free-port              print a free TCP port on 127.0.0.1
+  wait-listen PORT SECS  wait until something listens on 127.0.0.1:PORT
+                         (read from /proc/net/tcp: no probe connection)
+  event FILE ACTION KEY SECS
+                         wait for a JSON line with that "action" in FILE;
+                         print its KEY
+
+Times come from CLOCK_MONOTONIC, shared by all processes on the machine, so
+the sender's start and the sink's end can be subtracted.
+"""
+import json
+import os
+import selectors
+import socket
+import statistics
+import struct
+import sys
+import time
+
+CHUNK = 1 << 20  # 1 MiB: few syscalls per byte, so python is not the bottleneck
+HOLD_BATCH = 100  # connections opened before their bytes are read back
+IO_TIMEOUT_S = 60
+
+
+def now_ns():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def listen(portfile):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1024)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    return srv
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        b = sock.recv(n - len(buf))
+        if not b:
+            raise ConnectionError(f"EOF after {len(buf)} of {n} bytes")
+        buf += b
+    return bytes(buf)
+
+
+def sink(portfile):
+    """One connection at a time (the benchmark runs transfers in turn)."""
+    srv = listen(portfile)
+    buf = memoryview(bytearray(CHUNK))
+    while True:
+        conn, _ = srv.accept()
+        with conn:
+            try:
+                (want,) = struct.unpack(">Q", recv_exact(conn, 8))
+                got = 0
+                while got < want:
+                    n = conn.recv_into(buf, min(CHUNK, want - got))
+                    if n == 0:
+                        break
+                    got += n
+                t_end = now_ns()
+                conn.sendall(struct.pack(">QQ", got, t_end))
+                print(f"sink: {got} of {want} bytes", file=sys.stderr, flush=True)
+            except OSError as e:
+                print(f"sink: {e}", file=sys.stderr, flush=True)
+
+
+def send(port, total):
+    data = memoryview(os.urandom(CHUNK))
+    t0 = now_ns()
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
+    s.sendall(struct.pack(">Q", total))
+    left = total
+    while left > 0:
+        n = min(CHUNK, left)
+        s.sendall(data[:n])
+        left -= n
+    try:
+        got, t_end = struct.unpack(">QQ", recv_exact(s, 16))
+    except (OSError, ConnectionError) as e:
+        print(f"send: no reply from the sink: {e}", file=sys.stderr)
+        return 1
+    s.close()
+    secs = (t_end - t0) / 1e9
+    print(json.dumps({"bytes": got, "seconds": round(secs, 4),
+                      "mb_per_s": round(got / secs / 1e6, 1)}))
+    if got != total:
+        print(f"send: the sink got {got} bytes, {total} were sent", file=sys.stderr)
+        return 1
+    return 0
+
+
+def echo(portfile):
+    srv = listen(portfile)
+    srv.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(srv, selectors.EVENT_READ, None)
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                try:
+                    conn, _ = srv.accept()
+                except BlockingIOError:
+                    continue
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.setblocking(False)
+                sel.register(conn, selectors.EVENT_READ, "c")
+                continue
+            conn = key.fileobj
+            try:
+                b = conn.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                b = b""
+            if not b:
+                sel.unregister(conn)
+                conn.close()
+                continue
+            # Tiny echoes only in this benchmark: a blocking send is fine.
+            conn.setblocking(True)
+            conn.sendall(b)
+            conn.setblocking(False)
+
+
+def rtt(port, count):
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for _ in range(100):  # warm-up: stream open, caches, page faults
+        s.sendall(b"x")
+        recv_exact(s, 1)
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter_ns()
+        s.sendall(b"x")
+        if s.recv(1) != b"x":
+            print("rtt: wrong echo", file=sys.stderr)
+            return 1
+        samples.append(time.perf_counter_ns() - t0)
+    s.close()
+    samples.sort()
+    print(json.dumps({"count": count,
+                      "median_us": round(statistics.median(samples) / 1000, 1),
+                      "p90_us": round(samples[int(0.9 * len(samples))] / 1000, 1),
+                      "min_us": round(samples[0] / 1000, 1)}))
+    return 0
+
+
+def hold(port, total, readyfile, releasefile):
+    socks = []
+    ok = 0
+    errors = []
+    for start in range(0, total, HOLD_BATCH):
+        batch = []
+        for i in range(start, min(total, start + HOLD_BATCH)):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(bytes([i & 0xFF]))
+                batch.append((i, s))
+            except OSError as e:
+                errors.append(f"connection {i}: {e}")
+        for i, s in batch:
+            try:
+                if s.recv(1) == bytes([i & 0xFF]):
+                    ok += 1
+                else:
+                    errors.append(f"connection {i}: no echo (closed)")
+            except OSError as e:
+                errors.append(f"connection {i}: {e}")
+            socks.append(s)
+    for e in errors[:5]:
+        print(f"hold: {e}", file=sys.stderr)
+    if len(errors) > 5:
+        print(f"hold: ... {len(errors)} failed connections in all", file=sys.stderr)
+    with open(readyfile + ".tmp", "w") as f:
+        f.write(str(ok))
+    os.rename(readyfile + ".tmp", readyfile)
+    deadline = time.time() + 120
+    while not os.path.exists(releasefile) and time.time() < deadline:
+        time.sleep(0.05)
+    for s in socks:
+        s.close()
+    return 0 if ok == total else 1
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+    return 0
+
+
+def listening(port):
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[1] == want and cols[3] == "0A":  # 0A: TCP_LISTEN
+                return True
+    return False
+
+
+def wait_listen(port, secs):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if listening(port):
+            return 0
+        time.sleep(0.05)
+    print(f"nothing listens on 127.0.0.1:{port} after {secs}s", file=sys.stderr)
+    return 1
+
+
+def event(path, action, key, secs):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(ev, dict) and ev.get("action") == action and key in ev:
+                        print(ev[key])
+                        return 0
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    print(f"no {action} event with {key} in {path} after {secs}s", file=sys.stderr)
+    return 1
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "sink":
+        return sink(args[0])
+    if cmd == "send":
+        return send(int(args[0]), int(args[1]))
+    if cmd == "echo":
+        return echo(args[0])
+    if cmd == "rtt":
+        return rtt(int(args[0]), int(args[1]))
+    if cmd == "hold":
+        return hold(int(args[0]), int(args[1]), args[2], args[3])
+    if cmd == "free-port":
+        return free_port()
+    if cmd == "wait-listen":
+        return wait_listen(int(args[0]), float(args[1]))
+    if cmd == "event":
+        return event(args[0], args[1], args[2], float(args[3]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
