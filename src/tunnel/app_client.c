@@ -15,6 +15,10 @@
 #define CLIENT_BACKLOG 511
 /* UDP flows (source addresses) at once; datagrams from more are dropped. */
 #define CLIENT_MAX_UDP_FLOWS 1024
+/* Reconnecting after the connection to the host dropped: the first try
+ * after this long, then twice as long each time, up to the maximum. */
+#define CLIENT_RECONNECT_MIN_MS 500
+#define CLIENT_RECONNECT_MAX_MS 30000
 
 typedef struct client_app {
   tunnel_app app; /* first: the role hooks get &app */
@@ -32,6 +36,14 @@ typedef struct client_app {
   uv_timer_t idle_timer;
   bool timer_on;
   char udp_buf[TUNNEL_UDP_RECV_MAX]; /* one datagram, handled at once */
+  /* The connection to the host, for reconnecting. */
+  bool host_up;         /* a connection to the host is open */
+  bool was_up;          /* one was, at some point */
+  bool reconnecting;    /* a retry is scheduled or dialing */
+  bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
+  uint64_t backoff_ms;
+  uv_timer_t retry_timer;
+  bool retry_timer_on;
 } client_app;
 
 static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f) {
@@ -134,6 +146,100 @@ static void on_local_conn(uv_stream_t *server, int status) {
                       ca->host_id, p2p_strerror(rc));
     tunnel_tcp_fwd_close_sock(f);
   }
+}
+
+/* --- the connection to the host --- */
+
+static void emit_connected(client_app *ca) {
+  p2p_buf ev;
+  p2p_buf_init(&ev);
+  if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
+    tunnel_emit(ca->app.events, &ev);
+  p2p_buf_free(&ev);
+}
+
+static void schedule_reconnect(client_app *ca);
+
+static void on_reconnected(p2p_conn *c, int err, void *user) {
+  client_app *ca = user;
+  if (ca->app.stopping)
+    return;
+  if (err < 0) {
+    tunnel_app_say(&ca->app, "cannot reach host %s (%s); next try in %llu ms",
+                   ca->host_id, p2p_strerror(err),
+                   (unsigned long long)ca->backoff_ms);
+    schedule_reconnect(ca);
+  }
+  /* Success is reported by on_host_connected. */
+}
+
+static void on_retry_timer(uv_timer_t *t) {
+  client_app *ca = t->data;
+  if (ca->app.stopping || ca->host_up)
+    return;
+  int rc = p2p_host_connect(ca->app.host, &ca->token.peer, NULL, 0,
+                            on_reconnected, ca);
+  if (rc < 0)
+    on_reconnected(NULL, rc, ca);
+}
+
+static void schedule_reconnect(client_app *ca) {
+  ca->reconnecting = true;
+  uint64_t wait = ca->backoff_ms;
+  ca->backoff_ms = ca->backoff_ms * 2 > CLIENT_RECONNECT_MAX_MS
+                       ? CLIENT_RECONNECT_MAX_MS
+                       : ca->backoff_ms * 2;
+  uv_timer_start(&ca->retry_timer, on_retry_timer, wait, 0);
+}
+
+static void on_host_connected(p2p_host *h, p2p_conn *c, void *user) {
+  client_app *ca = user;
+  if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer) ||
+      ca->host_up)
+    return;
+  ca->host_up = true;
+  ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
+  uv_timer_stop(&ca->retry_timer);
+  if (ca->was_up) {
+    tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
+    emit_connected(ca);
+  }
+  ca->was_up = true;
+  ca->reconnecting = false;
+}
+
+static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user) {
+  client_app *ca = user;
+  const p2p_peerid *peer = p2p_conn_remote_peer(c);
+  if (!p2p_peerid_equal(peer, &ca->token.peer) || !ca->host_up)
+    return;
+  p2p_conn *conns[8];
+  size_t n = p2p_host_conns(h, conns, 8);
+  for (size_t i = 0; i < n && i < 8; i++)
+    if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
+        p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
+      return;
+  ca->host_up = false;
+  if (ca->app.stopping)
+    return;
+  if (ca->user_disconnect) {
+    ca->user_disconnect = false;
+    p2p_buf ev;
+    p2p_buf_init(&ev);
+    if (tunnel_event_disconnect(&ev, ca->host_id, NULL) == 0)
+      tunnel_emit(ca->app.events, &ev);
+    p2p_buf_free(&ev);
+    return;
+  }
+  tunnel_app_say(&ca->app, "lost the connection to host %s; reconnecting",
+                 ca->host_id);
+  p2p_buf ev;
+  p2p_buf_init(&ev);
+  if (tunnel_event_disconnect(&ev, ca->host_id,
+                              "connection lost; reconnecting") == 0)
+    tunnel_emit(ca->app.events, &ev);
+  p2p_buf_free(&ev);
+  schedule_reconnect(ca);
 }
 
 /* --- UDP --- */
@@ -309,6 +415,7 @@ static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
       tunnel_emit_error(app->events, "no session %s", cmd->session_id);
       return;
     }
+    ca->user_disconnect = true;
     p2p_host_disconnect(app->host, &peer);
   }
 }
@@ -331,6 +438,11 @@ static void client_on_stop(tunnel_app *app) {
     ca->timer_on = false;
     uv_close((uv_handle_t *)&ca->idle_timer, NULL);
   }
+  if (ca->retry_timer_on) {
+    ca->retry_timer_on = false;
+    uv_close((uv_handle_t *)&ca->retry_timer, NULL);
+  }
+  p2p_host_unobserve(app->host, ca);
 }
 
 static const tunnel_app_role client_role = {
@@ -397,6 +509,16 @@ static int client_setup(client_app *ca, const tunnel_opts *o) {
   for (size_t i = 0; i < ca->token.n_addrs; i++)
     p2p_peerstore_add_addr(ps, &ca->token.peer, ca->token.addrs[i].bytes,
                            ca->token.addrs[i].len, P2P_ADDR_MANUAL);
+  uv_timer_init(ca->app.loop, &ca->retry_timer);
+  ca->retry_timer.data = ca;
+  ca->retry_timer_on = true;
+  ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
+  static const p2p_host_observer obs = {
+      .on_connected = on_host_connected,
+      .on_disconnected = on_host_disconnected,
+  };
+  if (p2p_host_observe(ca->app.host, &obs, ca) < 0)
+    return TUNNEL_EXIT_FAILURE;
   int rc = tunnel_app_listen(&ca->app, NULL);
   if (rc)
     return rc;
@@ -406,11 +528,7 @@ static int client_setup(client_app *ca, const tunnel_opts *o) {
   tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
                  tunnel_network_name(ca->token.network), o->bind, ca->port,
                  ca->host_id);
-  p2p_buf ev;
-  p2p_buf_init(&ev);
-  if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
-    tunnel_emit(ca->app.events, &ev);
-  p2p_buf_free(&ev);
+  emit_connected(ca);
   return 0;
 }
 

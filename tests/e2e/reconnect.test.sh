@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The client's connection to the host drops (the host is killed): the
+# client reports it (DISCONNECT), local connections meanwhile close rather
+# than hang, and once the host is back (same key and port) the client
+# reconnects with backoff (CONNECTED again) and tunnels work again.
+source "$(dirname "$0")/lib.sh"
+
+mkdir "$TMP/bidir"
+start_bg bidir python3 "$HELPER" serve-bidir "$TMP/bidir.port" 100000 "$TMP/bidir"
+for i in $(seq 100); do [ -f "$TMP/bidir.port" ] && break; sleep 0.1; done
+SVC_PORT=$(cat "$TMP/bidir.port")
+P2P_PORT=$(free_port)
+export HOST_LISTEN="/ip4/127.0.0.1/tcp/$P2P_PORT"
+
+start_host host -port "$SVC_PORT"
+start_client client "$TOKEN"
+timeout 20 python3 "$HELPER" client-bidir "$PORT" 100000 >/dev/null || fail "first transfer"
+
+kill -KILL "$HOST_PID"
+wait "$HOST_PID" 2>/dev/null || true
+ev=$(wait_event "$TMP/client.out" DISCONNECT 10) || fail "the client did not report the lost connection"
+t0=$(date +%s%N)
+timeout 20 python3 "$HELPER" expect-closed "$PORT" 10 || fail "a local connection hung while the host was down"
+t1=$(date +%s%N)
+[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "closing took $(((t1 - t0) / 1000000)) ms"
+kill -0 "$CLIENT_PID" || fail "the client died with the host"
+echo "ok: drop reported, local connection closed"
+
+start_host host -port "$SVC_PORT"
+wait_event "$TMP/client.out" CONNECTED 40 2 >/dev/null || fail "the client did not reconnect"
+timeout 20 python3 "$HELPER" client-bidir "$PORT" 100000 >/dev/null || fail "transfer after reconnecting"
+grep -q "next try\|reconnected" "$TMP/client.err" || fail "no reconnect messages on stderr"
+echo "ok: reconnected"
+stop_pid "$CLIENT_PID"
+stop_pid "$HOST_PID"
+echo PASS
