@@ -13,7 +13,26 @@ static void conn_release(p2p_conn *c);
 
 bool conn_congested(const p2p_conn *c)
 {
-	return c->pipe == NULL || p2p_pipe_congested(c->pipe);
+	if (c->pipe == NULL)
+		return true;
+	size_t unsent = c->yamux ? p2p_yamux_output(c->yamux)->len : 0;
+	return p2p_pipe_queued(c->pipe) + unsent > P2P_PIPE_HIGH_WATER;
+}
+
+/* The congestion cleared: let the streams that were held back go on. */
+static void conn_unblock(p2p_conn *c)
+{
+	if (!c->blocked || c->closing || conn_congested(c))
+		return;
+	c->blocked = false;
+	for (p2p_stream *s = c->streams; s != NULL; s = s->next) {
+		if (conn_congested(c)) {
+			c->blocked = true; /* the rest wait for the next drain */
+			break;
+		}
+		stream_on_writable(s);
+	}
+	conn_flush(c);
 }
 
 /* Moves yamux frames through Noise to the pipe. Noise output is moved to
@@ -129,6 +148,8 @@ static void conn_yamux_recv(p2p_conn *c, const uint8_t *data, size_t len)
 	conn_flush(c);
 	if (rc < 0)
 		conn_fail(c, rc, "yamux");
+	else
+		conn_unblock(c);
 }
 
 void conn_recv(p2p_conn *c, const uint8_t *data, size_t len)
@@ -201,11 +222,8 @@ static void on_pipe_error(p2p_pipe *p, int err, void *user)
 static void on_pipe_drain(p2p_pipe *p, void *user)
 {
 	p2p_conn *c = user;
-	if (c->closing || c->state != CONN_OPEN)
-		return;
-	for (p2p_stream *s = c->streams; s != NULL && !conn_congested(c); s = s->next)
-		stream_on_writable(s);
-	conn_flush(c);
+	if (c->state == CONN_OPEN)
+		conn_unblock(c);
 }
 
 static void on_pipe_close(p2p_pipe *p, void *user)

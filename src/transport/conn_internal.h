@@ -16,6 +16,8 @@
 #include "p2p/transport.h"
 #include "p2p/yamux.h"
 
+/* Bytes a stream hands yamux in one go (then the pipe is checked again). */
+#define STREAM_CHUNK (256 * 1024)
 /* How often stream negotiation deadlines are checked once open (more
  * often for deadlines under four ticks). */
 #define CONN_TICK_MS 1000
@@ -84,7 +86,8 @@ struct p2p_conn {
 
 	p2p_stream *streams;
 	size_t num_streams;
-	int in_recv; /* inside p2p_yamux_recv: output is flushed after */
+	int in_recv;  /* inside p2p_yamux_recv: output is flushed after */
+	bool blocked; /* a stream waits for the congestion to clear */
 	bool closing;
 	bool torn_down;
 	int close_err;
@@ -93,6 +96,7 @@ struct p2p_conn {
 /* conn.c */
 void conn_flush(p2p_conn *c);
 void conn_schedule(p2p_conn *c);
+/* Too much is queued for the pipe (or waiting in yamux to go to it). */
 bool conn_congested(const p2p_conn *c);
 /* Logs why and closes the connection. */
 void conn_fail(p2p_conn *c, int err, const char *why);

@@ -55,12 +55,17 @@ static void stream_push(p2p_stream *s)
 	p2p_conn *c = s->conn;
 	if (!stream_live(s))
 		return;
-	if (s->pending.len > 0 && !conn_congested(c)) {
-		ssize_t n =
-		    p2p_yamux_write(c->yamux, s->id, s->pending.data, s->pending.len);
-		if (n > 0)
-			p2p_buf_consume(&s->pending, (size_t)n);
+	while (s->pending.len > 0 && !conn_congested(c)) {
+		size_t take =
+		    s->pending.len < STREAM_CHUNK ? s->pending.len : STREAM_CHUNK;
+		ssize_t n = p2p_yamux_write(c->yamux, s->id, s->pending.data, take);
+		if (n <= 0)
+			break; /* window shut: on_writable will come */
+		p2p_buf_consume(&s->pending, (size_t)n);
+		conn_flush(c);
 	}
+	if (s->pending.len > 0 && conn_congested(c))
+		c->blocked = true;
 	if (s->pending.len == 0 && s->close_write && !s->fin_sent && !s->mss) {
 		s->fin_sent = true;
 		p2p_yamux_close(c->yamux, s->id); /* may finish the stream */
@@ -69,9 +74,12 @@ static void stream_push(p2p_stream *s)
 
 static void stream_maybe_drain(p2p_stream *s)
 {
-	if (!s->want_drain || s->pending.len > 0 || conn_congested(s->conn) ||
-	    !stream_live(s))
+	if (!s->want_drain || s->pending.len > 0 || !stream_live(s))
 		return;
+	if (conn_congested(s->conn)) {
+		s->conn->blocked = true; /* on_drain once the pipe drains */
+		return;
+	}
 	s->want_drain = false;
 	if (s->has_cb && s->cb.on_drain)
 		s->cb.on_drain(s, s->user);
@@ -82,25 +90,29 @@ static void stream_maybe_drain(p2p_stream *s)
 static int stream_queue(p2p_stream *s, const uint8_t *data, size_t len)
 {
 	p2p_conn *c = s->conn;
-	bool direct = s->pending.len == 0 && !conn_congested(c);
-	size_t window = direct ? p2p_yamux_send_window(c->yamux, s->id) : 0;
-	if (len > window && s->pending.len + (len - window) > P2P_STREAM_MAX_PENDING)
+	if (len > P2P_STREAM_MAX_PENDING - s->pending.len)
 		return P2P_ELIMIT;
 	size_t n = 0;
-	if (direct) {
+	/* Straight into yamux while nothing waits before it, chunk by chunk so
+	 * the pipe's queue stays near its high-water mark. */
+	while (s->pending.len == 0 && n < len && !conn_congested(c)) {
+		size_t take = len - n < STREAM_CHUNK ? len - n : STREAM_CHUNK;
 		/* Even into a shut window: yamux then owes us on_writable. */
-		ssize_t w = p2p_yamux_write(c->yamux, s->id, data, len);
+		ssize_t w = p2p_yamux_write(c->yamux, s->id, data + n, take);
 		if (w < 0)
 			return (int)w;
-		n = (size_t)w;
+		n += (size_t)w;
+		conn_flush(c);
+		if ((size_t)w < take)
+			break;
 	}
-	int rc = p2p_buf_append(&s->pending, data + n, len - n);
-	conn_flush(c);
-	if (rc < 0)
-		return rc;
+	if (p2p_buf_append(&s->pending, data + n, len - n) < 0)
+		return P2P_ENOMEM;
 	if (s->pending.len == 0 && !conn_congested(c))
 		return 1;
 	s->want_drain = true;
+	if (conn_congested(c))
+		c->blocked = true; /* the pipe's drain (or recv's end) unblocks */
 	return 0;
 }
 

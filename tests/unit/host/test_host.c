@@ -319,6 +319,7 @@ typedef struct client {
 	bool ready;
 	const uint8_t *payload;
 	size_t len, sent;
+	size_t chunk; /* bytes per write; 0: 64 KiB */
 	p2p_buf got;
 	bool fin, closed, reset;
 	int *done_count;
@@ -327,7 +328,8 @@ typedef struct client {
 static void cli_pump(p2p_stream *s, client *c)
 {
 	while (c->sent < c->len) {
-		size_t n = c->len - c->sent < 65536 ? c->len - c->sent : 65536;
+		size_t chunk = c->chunk ? c->chunk : 65536;
+		size_t n = c->len - c->sent < chunk ? c->len - c->sent : chunk;
 		int r = p2p_stream_write(s, c->payload + c->sent, n);
 		assert_true(r >= 0);
 		c->sent += n;
@@ -417,6 +419,31 @@ static void test_echo_4mib(void **state)
 	assert_int_equal(c.err, 0);
 	assert_true(c.fin);
 	assert_false(c.reset);
+	assert_int_equal(c.got.len, len);
+	assert_memory_equal(c.got.data, payload, len);
+	p2p_buf_free(&c.got);
+	free(payload);
+}
+
+/* Writes as large as a stream may queue at once go out in pieces, the
+ * pipe's queue staying bounded. */
+static void test_echo_big_writes(void **state)
+{
+	fixture *f = *state;
+	connect_result r;
+	assert_int_equal(connect_b(f, p2p_host_peer_id(f->a), &r), 0);
+	size_t len = 3 * P2P_STREAM_MAX_PENDING;
+	uint8_t *payload = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		payload[i] = (uint8_t)(i % 251);
+	client c = {.payload = payload, .len = len, .chunk = P2P_STREAM_MAX_PENDING};
+	p2p_buf_init(&c.got);
+	const char *protos[] = {ECHO_PROTO};
+	assert_int_equal(p2p_host_new_stream(f->b, p2p_host_peer_id(f->a), protos, 1,
+	                                     on_new_stream, &c),
+	                 0);
+	assert_true(uvt_run(&f->loop, &c.closed, 30000));
+	assert_int_equal(c.err, 0);
 	assert_int_equal(c.got.len, len);
 	assert_memory_equal(c.got.data, payload, len);
 	p2p_buf_free(&c.got);
@@ -764,6 +791,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_peer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dial_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_echo_4mib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_echo_big_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_protocol, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_streams, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
