@@ -18,7 +18,8 @@
  * Writing: p2p_stream_write copies the bytes; it returns 1 when the stream
  * can take more, 0 when the caller should wait for on_drain (like Node's
  * writable.write). Writing while it returned 0 still works, up to
- * P2P_STREAM_MAX_PENDING bytes queued, then fails with P2P_ELIMIT.
+ * P2P_STREAM_MAX_PENDING bytes queued, then fails with P2P_ELIMIT (so one
+ * write may not exceed that size either).
  *
  * All callbacks run on the loop thread. A callback may call any stream
  * function on its stream (write, consume, close, reset) and on others. */
