@@ -8,148 +8,158 @@
 
 #include "p2p/error.h"
 
-void tunnel_app_say(const tunnel_app *app, const char *fmt, ...) {
-  if (app->opts && app->opts->verbosity < 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("tunnel: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
+void tunnel_app_say(const tunnel_app *app, const char *fmt, ...)
+{
+	if (app->opts && app->opts->verbosity < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("tunnel: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }
 
-int tunnel_app_default_key_path(char *out, size_t out_len) {
-  const char *xdg = getenv("XDG_CONFIG_HOME");
-  const char *home = getenv("HOME");
-  int n;
-  if (xdg && xdg[0] == '/')
-    n = snprintf(out, out_len, "%s/mtunnel/host.key", xdg);
-  else if (home && home[0])
-    n = snprintf(out, out_len, "%s/.config/mtunnel/host.key", home);
-  else
-    return P2P_ENOTFOUND;
-  return n > 0 && (size_t)n < out_len ? P2P_OK : P2P_ETOOBIG;
+int tunnel_app_default_key_path(char *out, size_t out_len)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	int n;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(out, out_len, "%s/mtunnel/host.key", xdg);
+	else if (home && home[0])
+		n = snprintf(out, out_len, "%s/.config/mtunnel/host.key", home);
+	else
+		return P2P_ENOTFOUND;
+	return n > 0 && (size_t)n < out_len ? P2P_OK : P2P_ETOOBIG;
 }
 
-void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len) {
-  p2p_buf t;
-  p2p_buf_init(&t);
-  if (addr && addr->len &&
-      p2p_multiaddr_to_string(addr->data, addr->len, &t) == 0)
-    snprintf(out, out_len, "%s", (const char *)t.data);
-  else
-    snprintf(out, out_len, "?");
-  p2p_buf_free(&t);
+void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len)
+{
+	p2p_buf t;
+	p2p_buf_init(&t);
+	if (addr && addr->len && p2p_multiaddr_to_string(addr->data, addr->len, &t) == 0)
+		snprintf(out, out_len, "%s", (const char *)t.data);
+	else
+		snprintf(out, out_len, "?");
+	p2p_buf_free(&t);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  tunnel_app *app = s->data;
-  tunnel_app_say(app, "got signal %d, shutting down", signum);
-  tunnel_app_stop(app, TUNNEL_EXIT_OK);
+static void on_signal(uv_signal_t *s, int signum)
+{
+	tunnel_app *app = s->data;
+	tunnel_app_say(app, "got signal %d, shutting down", signum);
+	tunnel_app_stop(app, TUNNEL_EXIT_OK);
 }
 
-static void on_command(const tunnel_cmd *cmd, void *user) {
-  tunnel_app *app = user;
-  if (app->stopping)
-    return;
-  if (cmd->action == TUNNEL_CMD_SHUTDOWN) {
-    tunnel_app_stop(app, TUNNEL_EXIT_OK);
-    return;
-  }
-  app->role->on_cmd(app, cmd);
+static void on_command(const tunnel_cmd *cmd, void *user)
+{
+	tunnel_app *app = user;
+	if (app->stopping)
+		return;
+	if (cmd->action == TUNNEL_CMD_SHUTDOWN) {
+		tunnel_app_stop(app, TUNNEL_EXIT_OK);
+		return;
+	}
+	app->role->on_cmd(app, cmd);
 }
 
 int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
-                    const char *key_path, const tunnel_app_role *role) {
-  memset(app, 0, sizeof *app);
-  app->loop = loop;
-  app->opts = o;
-  app->role = role;
-  app->events = stdout;
-  app->log.level = o->verbosity < 0    ? P2P_LOG_ERROR
-                   : o->verbosity == 0 ? P2P_LOG_WARN
-                   : o->verbosity == 1 ? P2P_LOG_INFO
-                                       : P2P_LOG_DEBUG;
+                    const char *key_path, const tunnel_app_role *role)
+{
+	memset(app, 0, sizeof *app);
+	app->loop = loop;
+	app->opts = o;
+	app->role = role;
+	app->events = stdout;
+	app->log.level = o->verbosity < 0    ? P2P_LOG_ERROR
+	                 : o->verbosity == 0 ? P2P_LOG_WARN
+	                 : o->verbosity == 1 ? P2P_LOG_INFO
+	                                     : P2P_LOG_DEBUG;
 
-  int rc = key_path ? p2p_privkey_load_or_create(&app->key, key_path)
-                    : p2p_privkey_generate(&app->key);
-  if (rc < 0) {
-    tunnel_emit_error(app->events, "cannot %s the identity key%s%s: %s",
-                      key_path ? "load or create" : "make", key_path ? " " : "",
-                      key_path ? key_path : "", p2p_strerror(rc));
-    return TUNNEL_EXIT_FAILURE;
-  }
-  p2p_host_config cfg;
-  p2p_host_config_init(&cfg);
-  cfg.log = app->log;
-  rc = p2p_host_new(&app->host, loop, app->key, &cfg);
-  if (rc < 0) {
-    tunnel_emit_error(app->events, "cannot start the libp2p host: %s",
-                      p2p_strerror(rc));
-    p2p_privkey_free(app->key);
-    app->key = NULL;
-    return TUNNEL_EXIT_FAILURE;
-  }
-  uv_signal_init(loop, &app->sigint);
-  uv_signal_init(loop, &app->sigterm);
-  app->sigint.data = app->sigterm.data = app;
-  uv_signal_start(&app->sigint, on_signal, SIGINT);
-  uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-  app->signals_on = true;
-  /* No usable stdin (closed) just means no commands. */
-  if (tunnel_control_new(&app->control, loop, 0, app->events, on_command, app) <
-      0)
-    app->control = NULL;
-  return 0;
+	int rc = key_path ? p2p_privkey_load_or_create(&app->key, key_path)
+	                  : p2p_privkey_generate(&app->key);
+	if (rc < 0) {
+		tunnel_emit_error(app->events, "cannot %s the identity key%s%s: %s",
+		                  key_path ? "load or create" : "make",
+		                  key_path ? " " : "", key_path ? key_path : "",
+		                  p2p_strerror(rc));
+		return TUNNEL_EXIT_FAILURE;
+	}
+	p2p_host_config cfg;
+	p2p_host_config_init(&cfg);
+	cfg.log = app->log;
+	rc = p2p_host_new(&app->host, loop, app->key, &cfg);
+	if (rc < 0) {
+		tunnel_emit_error(app->events, "cannot start the libp2p host: %s",
+		                  p2p_strerror(rc));
+		p2p_privkey_free(app->key);
+		app->key = NULL;
+		return TUNNEL_EXIT_FAILURE;
+	}
+	uv_signal_init(loop, &app->sigint);
+	uv_signal_init(loop, &app->sigterm);
+	app->sigint.data = app->sigterm.data = app;
+	uv_signal_start(&app->sigint, on_signal, SIGINT);
+	uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+	app->signals_on = true;
+	/* No usable stdin (closed) just means no commands. */
+	if (tunnel_control_new(&app->control, loop, 0, app->events, on_command, app) < 0)
+		app->control = NULL;
+	return 0;
 }
 
-int tunnel_app_listen(tunnel_app *app, const char *def) {
-  const tunnel_opts *o = app->opts;
-  size_t n = o->n_listen;
-  const char *const *addrs = o->listen;
-  const char *defs[1] = {def};
-  if (n == 0 && def) {
-    addrs = defs;
-    n = 1;
-  }
-  for (size_t i = 0; i < n; i++) {
-    int rc = p2p_host_listen(app->host, addrs[i]);
-    if (rc < 0) {
-      tunnel_emit_error(app->events, "cannot listen on %s: %s", addrs[i],
-                        p2p_strerror(rc));
-      return rc == P2P_EPROTO || rc == P2P_EUNSUPPORTED ? TUNNEL_EXIT_USAGE
-                                                        : TUNNEL_EXIT_FAILURE;
-    }
-  }
-  return 0;
+int tunnel_app_listen(tunnel_app *app, const char *def)
+{
+	const tunnel_opts *o = app->opts;
+	size_t n = o->n_listen;
+	const char *const *addrs = o->listen;
+	const char *defs[1] = {def};
+	if (n == 0 && def) {
+		addrs = defs;
+		n = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = p2p_host_listen(app->host, addrs[i]);
+		if (rc < 0) {
+			tunnel_emit_error(app->events, "cannot listen on %s: %s",
+			                  addrs[i], p2p_strerror(rc));
+			return rc == P2P_EPROTO || rc == P2P_EUNSUPPORTED
+			           ? TUNNEL_EXIT_USAGE
+			           : TUNNEL_EXIT_FAILURE;
+		}
+	}
+	return 0;
 }
 
-static void close_signals(tunnel_app *app) {
-  if (!app->signals_on)
-    return;
-  app->signals_on = false;
-  uv_close((uv_handle_t *)&app->sigint, NULL);
-  uv_close((uv_handle_t *)&app->sigterm, NULL);
+static void close_signals(tunnel_app *app)
+{
+	if (!app->signals_on)
+		return;
+	app->signals_on = false;
+	uv_close((uv_handle_t *)&app->sigint, NULL);
+	uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
 
-void tunnel_app_stop(tunnel_app *app, int exit_code) {
-  if (app->stopping)
-    return;
-  app->stopping = true;
-  app->exit_code = exit_code;
-  if (app->role && app->role->on_stop)
-    app->role->on_stop(app);
-  tunnel_control_close(app->control);
-  app->control = NULL;
-  close_signals(app);
-  if (app->host) {
-    p2p_host_close(app->host, NULL, NULL);
-    app->host = NULL;
-  }
+void tunnel_app_stop(tunnel_app *app, int exit_code)
+{
+	if (app->stopping)
+		return;
+	app->stopping = true;
+	app->exit_code = exit_code;
+	if (app->role && app->role->on_stop)
+		app->role->on_stop(app);
+	tunnel_control_close(app->control);
+	app->control = NULL;
+	close_signals(app);
+	if (app->host) {
+		p2p_host_close(app->host, NULL, NULL);
+		app->host = NULL;
+	}
 }
 
-void tunnel_app_free(tunnel_app *app) {
-  p2p_privkey_free(app->key);
-  app->key = NULL;
+void tunnel_app_free(tunnel_app *app)
+{
+	p2p_privkey_free(app->key);
+	app->key = NULL;
 }

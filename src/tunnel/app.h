@@ -13,35 +13,35 @@
 #include "tunnel/control.h"
 
 /* Exit statuses. */
-#define TUNNEL_EXIT_OK 0
+#define TUNNEL_EXIT_OK      0
 #define TUNNEL_EXIT_FAILURE 1 /* a runtime failure (cannot listen...) */
-#define TUNNEL_EXIT_USAGE 2   /* a bad command line or token */
+#define TUNNEL_EXIT_USAGE   2 /* a bad command line or token */
 
 #define TUNNEL_PATH_MAX 4096
 
 typedef struct tunnel_app tunnel_app;
 
 typedef struct tunnel_app_role {
-  /* A control command (LIST, DISCONNECT; SHUTDOWN is handled here). */
-  void (*on_cmd)(tunnel_app *app, const tunnel_cmd *cmd);
-  /* Stopping: close the role's own handles (listeners, sockets). The
-   * libp2p host is closed right after, which ends every stream. */
-  void (*on_stop)(tunnel_app *app);
+	/* A control command (LIST, DISCONNECT; SHUTDOWN is handled here). */
+	void (*on_cmd)(tunnel_app *app, const tunnel_cmd *cmd);
+	/* Stopping: close the role's own handles (listeners, sockets). The
+	 * libp2p host is closed right after, which ends every stream. */
+	void (*on_stop)(tunnel_app *app);
 } tunnel_app_role;
 
 struct tunnel_app {
-  uv_loop_t *loop;
-  const tunnel_opts *opts;
-  const tunnel_app_role *role;
-  p2p_logger log;
-  p2p_privkey *key;
-  p2p_host *host;
-  tunnel_control *control;
-  uv_signal_t sigint, sigterm;
-  bool signals_on;
-  FILE *events;
-  bool stopping;
-  int exit_code;
+	uv_loop_t *loop;
+	const tunnel_opts *opts;
+	const tunnel_app_role *role;
+	p2p_logger log;
+	p2p_privkey *key;
+	p2p_host *host;
+	tunnel_control *control;
+	uv_signal_t sigint, sigterm;
+	bool signals_on;
+	FILE *events;
+	bool stopping;
+	int exit_code;
 };
 
 /* Sets up the identity (key_path NULL: a fresh ephemeral key), the libp2p

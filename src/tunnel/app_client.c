@@ -19,76 +19,85 @@
  * after this long, then twice as long each time, up to the maximum. */
 #define CLIENT_RECONNECT_MIN_MS 500
 #define CLIENT_RECONNECT_MAX_MS 30000
+/* The original Go mtunnel's protocol, for its tokens: raw bytes, no header. */
+#define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
 
 typedef struct client_app {
-  tunnel_app app; /* first: the role hooks get &app */
-  tunnel_token token;
-  char host_id[P2P_PEERID_STR_MAX];
-  uv_tcp_t listener;
-  bool listener_open;
-  int port; /* the local port we listen on */
-  tunnel_tcp_fwd *fwds;
-  /* UDP */
-  uv_udp_t udp;
-  bool udp_open;
-  tunnel_udp_flow *flows;
-  size_t n_flows;
-  uv_timer_t idle_timer;
-  bool timer_on;
-  char udp_buf[TUNNEL_UDP_RECV_MAX]; /* one datagram, handled at once */
-  /* The connection to the host, for reconnecting. */
-  bool host_up;         /* a connection to the host is open */
-  bool was_up;          /* one was, at some point */
-  bool reconnecting;    /* a retry is scheduled or dialing */
-  bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
-  uint64_t backoff_ms;
-  uv_timer_t retry_timer;
-  bool retry_timer_on;
+	tunnel_app app; /* first: the role hooks get &app */
+	tunnel_token token;
+	char host_id[P2P_PEERID_STR_MAX];
+	uv_tcp_t listener;
+	bool listener_open;
+	int port; /* the local port we listen on */
+	tunnel_tcp_fwd *fwds;
+	/* UDP */
+	uv_udp_t udp;
+	bool udp_open;
+	tunnel_udp_flow *flows;
+	size_t n_flows;
+	uv_timer_t idle_timer;
+	bool timer_on;
+	char udp_buf[TUNNEL_UDP_RECV_MAX]; /* one datagram, handled at once */
+	/* The connection to the host, for reconnecting. */
+	bool host_up;         /* a connection to the host is open */
+	bool was_up;          /* one was, at some point */
+	bool reconnecting;    /* a retry is scheduled or dialing */
+	bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
+	uint64_t backoff_ms;
+	uv_timer_t retry_timer;
+	bool retry_timer_on;
 } client_app;
 
-static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f) {
-  if (f->prev)
-    f->prev->next = f->next;
-  else if (ca->fwds == f)
-    ca->fwds = f->next;
-  if (f->next)
-    f->next->prev = f->prev;
-  f->prev = f->next = NULL;
+static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (ca->fwds == f)
+		ca->fwds = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
 }
 
-static void client_fwd_done(tunnel_tcp_fwd *f) { fwd_unlink(f->owner, f); }
+static void client_fwd_done(tunnel_tcp_fwd *f)
+{
+	fwd_unlink(f->owner, f);
+}
 
 /* A refusal for a reason that will not change: the token is not good for
  * this host. */
-static bool refusal_is_final(tunnel_status st) {
-  return st == TUNNEL_STATUS_BAD_SECRET || st == TUNNEL_STATUS_WRONG_NETWORK ||
-         st == TUNNEL_STATUS_NOT_ALLOWED;
+static bool refusal_is_final(tunnel_status st)
+{
+	return st == TUNNEL_STATUS_BAD_SECRET || st == TUNNEL_STATUS_WRONG_NETWORK ||
+	       st == TUNNEL_STATUS_NOT_ALLOWED;
 }
 
 static void client_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
-                             size_t *used) {
-  client_app *ca = f->owner;
-  tunnel_response resp;
-  const char *why = NULL;
-  int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
-  if (rc == P2P_EAGAIN)
-    return;
-  if (rc < 0) {
-    tunnel_emit_error(ca->app.events, "the host sent a bad tunnel response: %s",
-                      why ? why : p2p_strerror(rc));
-    tunnel_tcp_fwd_abort(f);
-    return;
-  }
-  if (resp.status == TUNNEL_STATUS_OK) {
-    tunnel_tcp_fwd_start(f);
-    return;
-  }
-  tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
-                    tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
-                    resp.reason);
-  tunnel_tcp_fwd_abort(f);
-  if (refusal_is_final(resp.status))
-    tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
+                             size_t *used)
+{
+	client_app *ca = f->owner;
+	tunnel_response resp;
+	const char *why = NULL;
+	int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
+	if (rc == P2P_EAGAIN)
+		return;
+	if (rc < 0) {
+		tunnel_emit_error(ca->app.events,
+		                  "the host sent a bad tunnel response: %s",
+		                  why ? why : p2p_strerror(rc));
+		tunnel_tcp_fwd_abort(f);
+		return;
+	}
+	if (resp.status == TUNNEL_STATUS_OK) {
+		tunnel_tcp_fwd_start(f);
+		return;
+	}
+	tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
+	                  tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
+	                  resp.reason);
+	tunnel_tcp_fwd_abort(f);
+	if (refusal_is_final(resp.status))
+		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
 
 static const tunnel_tcp_fwd_hooks client_tcp_hooks = {
@@ -96,189 +105,207 @@ static const tunnel_tcp_fwd_hooks client_tcp_hooks = {
     .on_done = client_fwd_done,
 };
 
-static void on_stream_ready(p2p_stream *s, int err, void *user) {
-  tunnel_tcp_fwd *f = user;
-  client_app *ca = f->owner;
-  f->stream_pending = false;
-  if (err < 0 || f->sock_closing) {
-    if (s)
-      p2p_stream_reset(s);
-    if (err < 0 && !ca->app.stopping)
-      tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
-                        ca->host_id, p2p_strerror(err));
-    tunnel_tcp_fwd_close_sock(f);
-    tunnel_tcp_fwd_maybe_done(f);
-    return;
-  }
-  tunnel_tcp_fwd_set_stream(f, s);
-  p2p_buf req;
-  p2p_buf_init(&req);
-  int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
-  if (rc == 0)
-    rc = p2p_stream_write(s, req.data, req.len);
-  p2p_buf_free(&req);
-  if (rc < 0)
-    tunnel_tcp_fwd_abort(f);
+static void on_stream_ready(p2p_stream *s, int err, void *user)
+{
+	tunnel_tcp_fwd *f = user;
+	client_app *ca = f->owner;
+	f->stream_pending = false;
+	if (err < 0 || f->sock_closing) {
+		if (s)
+			p2p_stream_reset(s);
+		if (err < 0 && !ca->app.stopping)
+			tunnel_emit_error(ca->app.events,
+			                  "cannot open a tunnel to host %s: %s",
+			                  ca->host_id, p2p_strerror(err));
+		tunnel_tcp_fwd_close_sock(f);
+		tunnel_tcp_fwd_maybe_done(f);
+		return;
+	}
+	tunnel_tcp_fwd_set_stream(f, s);
+	if (ca->token.version == TUNNEL_TOKEN_VERSION_GOB) {
+		tunnel_tcp_fwd_start(f); /* no header: bytes flow at once */
+		return;
+	}
+	p2p_buf req;
+	p2p_buf_init(&req);
+	int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
+	if (rc == 0)
+		rc = p2p_stream_write(s, req.data, req.len);
+	p2p_buf_free(&req);
+	if (rc < 0)
+		tunnel_tcp_fwd_abort(f);
 }
 
-static void on_local_conn(uv_stream_t *server, int status) {
-  client_app *ca = server->data;
-  if (status < 0 || ca->app.stopping)
-    return;
-  tunnel_tcp_fwd *f;
-  if (tunnel_tcp_fwd_new(&f, ca->app.loop, &client_tcp_hooks, ca) < 0)
-    return;
-  f->next = ca->fwds;
-  if (ca->fwds)
-    ca->fwds->prev = f;
-  ca->fwds = f;
-  if (uv_accept(server, (uv_stream_t *)&f->sock) < 0) {
-    tunnel_tcp_fwd_close_sock(f);
-    return;
-  }
-  static const char *const protos[] = {TUNNEL_PROTOCOL};
-  f->stream_pending = true;
-  int rc = p2p_host_new_stream(ca->app.host, &ca->token.peer, protos, 1,
-                               on_stream_ready, f);
-  if (rc < 0) {
-    f->stream_pending = false;
-    tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
-                      ca->host_id, p2p_strerror(rc));
-    tunnel_tcp_fwd_close_sock(f);
-  }
+static void on_local_conn(uv_stream_t *server, int status)
+{
+	client_app *ca = server->data;
+	if (status < 0 || ca->app.stopping)
+		return;
+	tunnel_tcp_fwd *f;
+	if (tunnel_tcp_fwd_new(&f, ca->app.loop, &client_tcp_hooks, ca) < 0)
+		return;
+	f->next = ca->fwds;
+	if (ca->fwds)
+		ca->fwds->prev = f;
+	ca->fwds = f;
+	if (uv_accept(server, (uv_stream_t *)&f->sock) < 0) {
+		tunnel_tcp_fwd_close_sock(f);
+		return;
+	}
+	static const char *const protos[] = {TUNNEL_PROTOCOL};
+	static const char *const protos_v1[] = {TUNNEL_PROTOCOL_V1};
+	f->stream_pending = true;
+	int rc = p2p_host_new_stream(
+	    ca->app.host, &ca->token.peer,
+	    ca->token.version == TUNNEL_TOKEN_VERSION_GOB ? protos_v1 : protos, 1,
+	    on_stream_ready, f);
+	if (rc < 0) {
+		f->stream_pending = false;
+		tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+		                  ca->host_id, p2p_strerror(rc));
+		tunnel_tcp_fwd_close_sock(f);
+	}
 }
 
 /* --- the connection to the host --- */
 
-static void emit_connected(client_app *ca) {
-  p2p_buf ev;
-  p2p_buf_init(&ev);
-  if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
-    tunnel_emit(ca->app.events, &ev);
-  p2p_buf_free(&ev);
+static void emit_connected(client_app *ca)
+{
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
+		tunnel_emit(ca->app.events, &ev);
+	p2p_buf_free(&ev);
 }
 
 static void schedule_reconnect(client_app *ca);
 
-static void on_reconnected(p2p_conn *c, int err, void *user) {
-  client_app *ca = user;
-  if (ca->app.stopping)
-    return;
-  if (err < 0) {
-    tunnel_app_say(&ca->app, "cannot reach host %s (%s); next try in %llu ms",
-                   ca->host_id, p2p_strerror(err),
-                   (unsigned long long)ca->backoff_ms);
-    schedule_reconnect(ca);
-  }
-  /* Success is reported by on_host_connected. */
+static void on_reconnected(p2p_conn *c, int err, void *user)
+{
+	client_app *ca = user;
+	if (ca->app.stopping)
+		return;
+	if (err < 0) {
+		tunnel_app_say(&ca->app, "cannot reach host %s (%s); next try in %llu ms",
+		               ca->host_id, p2p_strerror(err),
+		               (unsigned long long)ca->backoff_ms);
+		schedule_reconnect(ca);
+	}
+	/* Success is reported by on_host_connected. */
 }
 
-static void on_retry_timer(uv_timer_t *t) {
-  client_app *ca = t->data;
-  if (ca->app.stopping || ca->host_up)
-    return;
-  int rc = p2p_host_connect(ca->app.host, &ca->token.peer, NULL, 0,
-                            on_reconnected, ca);
-  if (rc < 0)
-    on_reconnected(NULL, rc, ca);
+static void on_retry_timer(uv_timer_t *t)
+{
+	client_app *ca = t->data;
+	if (ca->app.stopping || ca->host_up)
+		return;
+	int rc =
+	    p2p_host_connect(ca->app.host, &ca->token.peer, NULL, 0, on_reconnected, ca);
+	if (rc < 0)
+		on_reconnected(NULL, rc, ca);
 }
 
-static void schedule_reconnect(client_app *ca) {
-  ca->reconnecting = true;
-  uint64_t wait = ca->backoff_ms;
-  ca->backoff_ms = ca->backoff_ms * 2 > CLIENT_RECONNECT_MAX_MS
-                       ? CLIENT_RECONNECT_MAX_MS
-                       : ca->backoff_ms * 2;
-  uv_timer_start(&ca->retry_timer, on_retry_timer, wait, 0);
+static void schedule_reconnect(client_app *ca)
+{
+	ca->reconnecting = true;
+	uint64_t wait = ca->backoff_ms;
+	ca->backoff_ms = ca->backoff_ms * 2 > CLIENT_RECONNECT_MAX_MS
+	                     ? CLIENT_RECONNECT_MAX_MS
+	                     : ca->backoff_ms * 2;
+	uv_timer_start(&ca->retry_timer, on_retry_timer, wait, 0);
 }
 
-static void on_host_connected(p2p_host *h, p2p_conn *c, void *user) {
-  client_app *ca = user;
-  if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer) ||
-      ca->host_up)
-    return;
-  ca->host_up = true;
-  ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
-  uv_timer_stop(&ca->retry_timer);
-  if (ca->was_up) {
-    tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
-    emit_connected(ca);
-  }
-  ca->was_up = true;
-  ca->reconnecting = false;
+static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
+{
+	client_app *ca = user;
+	if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer) || ca->host_up)
+		return;
+	ca->host_up = true;
+	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
+	uv_timer_stop(&ca->retry_timer);
+	if (ca->was_up) {
+		tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
+		emit_connected(ca);
+	}
+	ca->was_up = true;
+	ca->reconnecting = false;
 }
 
-static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user) {
-  client_app *ca = user;
-  const p2p_peerid *peer = p2p_conn_remote_peer(c);
-  if (!p2p_peerid_equal(peer, &ca->token.peer) || !ca->host_up)
-    return;
-  p2p_conn *conns[8];
-  size_t n = p2p_host_conns(h, conns, 8);
-  for (size_t i = 0; i < n && i < 8; i++)
-    if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
-        p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
-      return;
-  ca->host_up = false;
-  if (ca->app.stopping)
-    return;
-  if (ca->user_disconnect) {
-    ca->user_disconnect = false;
-    p2p_buf ev;
-    p2p_buf_init(&ev);
-    if (tunnel_event_disconnect(&ev, ca->host_id, NULL) == 0)
-      tunnel_emit(ca->app.events, &ev);
-    p2p_buf_free(&ev);
-    return;
-  }
-  tunnel_app_say(&ca->app, "lost the connection to host %s; reconnecting",
-                 ca->host_id);
-  p2p_buf ev;
-  p2p_buf_init(&ev);
-  if (tunnel_event_disconnect(&ev, ca->host_id,
-                              "connection lost; reconnecting") == 0)
-    tunnel_emit(ca->app.events, &ev);
-  p2p_buf_free(&ev);
-  schedule_reconnect(ca);
+static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user)
+{
+	client_app *ca = user;
+	const p2p_peerid *peer = p2p_conn_remote_peer(c);
+	if (!p2p_peerid_equal(peer, &ca->token.peer) || !ca->host_up)
+		return;
+	p2p_conn *conns[8];
+	size_t n = p2p_host_conns(h, conns, 8);
+	for (size_t i = 0; i < n && i < 8; i++)
+		if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
+		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
+			return;
+	ca->host_up = false;
+	if (ca->app.stopping)
+		return;
+	if (ca->user_disconnect) {
+		ca->user_disconnect = false;
+		p2p_buf ev;
+		p2p_buf_init(&ev);
+		if (tunnel_event_disconnect(&ev, ca->host_id, NULL) == 0)
+			tunnel_emit(ca->app.events, &ev);
+		p2p_buf_free(&ev);
+		return;
+	}
+	tunnel_app_say(&ca->app, "lost the connection to host %s; reconnecting",
+	               ca->host_id);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_disconnect(&ev, ca->host_id, "connection lost; reconnecting") ==
+	    0)
+		tunnel_emit(ca->app.events, &ev);
+	p2p_buf_free(&ev);
+	schedule_reconnect(ca);
 }
 
 /* --- UDP --- */
 
-static void client_flow_done(tunnel_udp_flow *f) {
-  client_app *ca = f->owner;
-  if (f->prev)
-    f->prev->next = f->next;
-  else if (ca->flows == f)
-    ca->flows = f->next;
-  if (f->next)
-    f->next->prev = f->prev;
-  ca->n_flows--;
+static void client_flow_done(tunnel_udp_flow *f)
+{
+	client_app *ca = f->owner;
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (ca->flows == f)
+		ca->flows = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	ca->n_flows--;
 }
 
-static void client_flow_header(tunnel_udp_flow *f, const uint8_t *data,
-                               size_t len, size_t *used) {
-  client_app *ca = f->owner;
-  tunnel_response resp;
-  const char *why = NULL;
-  int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
-  if (rc == P2P_EAGAIN)
-    return;
-  if (rc < 0) {
-    tunnel_emit_error(ca->app.events, "the host sent a bad tunnel response: %s",
-                      why ? why : p2p_strerror(rc));
-    tunnel_udp_flow_abort(f);
-    return;
-  }
-  if (resp.status == TUNNEL_STATUS_OK) {
-    tunnel_udp_flow_start(f);
-    return;
-  }
-  tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
-                    tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
-                    resp.reason);
-  tunnel_udp_flow_abort(f);
-  if (refusal_is_final(resp.status))
-    tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
+static void client_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len,
+                               size_t *used)
+{
+	client_app *ca = f->owner;
+	tunnel_response resp;
+	const char *why = NULL;
+	int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
+	if (rc == P2P_EAGAIN)
+		return;
+	if (rc < 0) {
+		tunnel_emit_error(ca->app.events,
+		                  "the host sent a bad tunnel response: %s",
+		                  why ? why : p2p_strerror(rc));
+		tunnel_udp_flow_abort(f);
+		return;
+	}
+	if (resp.status == TUNNEL_STATUS_OK) {
+		tunnel_udp_flow_start(f);
+		return;
+	}
+	tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
+	                  tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
+	                  resp.reason);
+	tunnel_udp_flow_abort(f);
+	if (refusal_is_final(resp.status))
+		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
 
 static const tunnel_udp_flow_hooks client_udp_hooks = {
@@ -286,163 +313,171 @@ static const tunnel_udp_flow_hooks client_udp_hooks = {
     .on_done = client_flow_done,
 };
 
-static void on_flow_stream_ready(p2p_stream *s, int err, void *user) {
-  tunnel_udp_flow *f = user;
-  client_app *ca = f->owner;
-  f->stream_pending = false;
-  if (err < 0 || f->closing) {
-    if (s)
-      p2p_stream_reset(s);
-    if (err < 0 && !ca->app.stopping)
-      tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
-                        ca->host_id, p2p_strerror(err));
-    f->closing = true;
-    tunnel_udp_flow_maybe_done(f);
-    return;
-  }
-  tunnel_udp_flow_set_stream(f, s);
-  p2p_buf req;
-  p2p_buf_init(&req);
-  int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
-  if (rc == 0)
-    rc = p2p_stream_write(s, req.data, req.len);
-  p2p_buf_free(&req);
-  if (rc < 0)
-    tunnel_udp_flow_abort(f);
+static void on_flow_stream_ready(p2p_stream *s, int err, void *user)
+{
+	tunnel_udp_flow *f = user;
+	client_app *ca = f->owner;
+	f->stream_pending = false;
+	if (err < 0 || f->closing) {
+		if (s)
+			p2p_stream_reset(s);
+		if (err < 0 && !ca->app.stopping)
+			tunnel_emit_error(ca->app.events,
+			                  "cannot open a tunnel to host %s: %s",
+			                  ca->host_id, p2p_strerror(err));
+		f->closing = true;
+		tunnel_udp_flow_maybe_done(f);
+		return;
+	}
+	tunnel_udp_flow_set_stream(f, s);
+	p2p_buf req;
+	p2p_buf_init(&req);
+	int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
+	if (rc == 0)
+		rc = p2p_stream_write(s, req.data, req.len);
+	p2p_buf_free(&req);
+	if (rc < 0)
+		tunnel_udp_flow_abort(f);
 }
 
-static bool same_addr(const struct sockaddr_storage *a,
-                      const struct sockaddr *b) {
-  if (a->ss_family != b->sa_family)
-    return false;
-  if (b->sa_family == AF_INET) {
-    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-    return x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-  return x->sin6_port == y->sin6_port &&
-         !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port &&
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
 }
 
 /* The flow of a source address, opened on its first datagram. */
-static tunnel_udp_flow *flow_for(client_app *ca, const struct sockaddr *from) {
-  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
-    if (!f->closing && same_addr(&f->peer, from))
-      return f;
-  if (ca->n_flows >= CLIENT_MAX_UDP_FLOWS)
-    return NULL;
-  tunnel_udp_flow *f;
-  if (tunnel_udp_flow_new_client(&f, ca->app.loop, &ca->udp, from,
-                                 &client_udp_hooks, ca) < 0)
-    return NULL;
-  f->next = ca->flows;
-  if (ca->flows)
-    ca->flows->prev = f;
-  ca->flows = f;
-  ca->n_flows++;
-  static const char *const protos[] = {TUNNEL_PROTOCOL};
-  f->stream_pending = true;
-  int rc = p2p_host_new_stream(ca->app.host, &ca->token.peer, protos, 1,
-                               on_flow_stream_ready, f);
-  if (rc < 0) {
-    f->stream_pending = false;
-    tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
-                      ca->host_id, p2p_strerror(rc));
-    f->closing = true;
-    tunnel_udp_flow_maybe_done(f);
-    return NULL;
-  }
-  return f;
+static tunnel_udp_flow *flow_for(client_app *ca, const struct sockaddr *from)
+{
+	for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+		if (!f->closing && same_addr(&f->peer, from))
+			return f;
+	if (ca->n_flows >= CLIENT_MAX_UDP_FLOWS)
+		return NULL;
+	tunnel_udp_flow *f;
+	if (tunnel_udp_flow_new_client(&f, ca->app.loop, &ca->udp, from,
+	                               &client_udp_hooks, ca) < 0)
+		return NULL;
+	f->next = ca->flows;
+	if (ca->flows)
+		ca->flows->prev = f;
+	ca->flows = f;
+	ca->n_flows++;
+	static const char *const protos[] = {TUNNEL_PROTOCOL};
+	f->stream_pending = true;
+	int rc = p2p_host_new_stream(ca->app.host, &ca->token.peer, protos, 1,
+	                             on_flow_stream_ready, f);
+	if (rc < 0) {
+		f->stream_pending = false;
+		tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+		                  ca->host_id, p2p_strerror(rc));
+		f->closing = true;
+		tunnel_udp_flow_maybe_done(f);
+		return NULL;
+	}
+	return f;
 }
 
-static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  client_app *ca = h->data;
-  buf->base = ca->udp_buf;
-  buf->len = sizeof ca->udp_buf;
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	client_app *ca = h->data;
+	buf->base = ca->udp_buf;
+	buf->len = sizeof ca->udp_buf;
 }
 
 static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags) {
-  client_app *ca = h->data;
-  if (n < 0 || !addr || (flags & UV_UDP_PARTIAL) || ca->app.stopping)
-    return;
-  tunnel_udp_flow *f = flow_for(ca, addr);
-  if (f)
-    tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
+                        const struct sockaddr *addr, unsigned flags)
+{
+	client_app *ca = h->data;
+	if (n < 0 || !addr || (flags & UV_UDP_PARTIAL) || ca->app.stopping)
+		return;
+	tunnel_udp_flow *f = flow_for(ca, addr);
+	if (f)
+		tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
 }
 
-static void on_idle_timer(uv_timer_t *t) {
-  client_app *ca = t->data;
-  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
-    if (!f->closing && !f->stream_pending &&
-        tunnel_udp_flow_idle_ms(f) >= ca->app.opts->udp_timeout_ms)
-      tunnel_udp_flow_close(f);
+static void on_idle_timer(uv_timer_t *t)
+{
+	client_app *ca = t->data;
+	for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+		if (!f->closing && !f->stream_pending &&
+		    tunnel_udp_flow_idle_ms(f) >= ca->app.opts->udp_timeout_ms)
+			tunnel_udp_flow_close(f);
 }
 
-static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
-  client_app *ca = (client_app *)app;
-  if (cmd->action == TUNNEL_CMD_LIST) {
-    tunnel_session_info info = {.session_id = ca->host_id};
-    size_t n = 0;
-    p2p_conn *c = p2p_host_conn(app->host, &ca->token.peer);
-    char addr[256];
-    if (c) {
-      tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
-      info.addr = addr;
-      for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next) {
-        info.streams++;
-        info.bytes_in += f->bytes_to_sock;
-        info.bytes_out += f->bytes_to_stream;
-      }
-      for (tunnel_udp_flow *f = ca->flows; f; f = f->next) {
-        info.streams++;
-        info.bytes_in += f->bytes_to_sock;
-        info.bytes_out += f->bytes_to_stream;
-      }
-      n = 1;
-    }
-    p2p_buf ev;
-    p2p_buf_init(&ev);
-    if (tunnel_event_list(&ev, &info, n, cmd->detail) == 0)
-      tunnel_emit(app->events, &ev);
-    p2p_buf_free(&ev);
-  } else if (cmd->action == TUNNEL_CMD_DISCONNECT) {
-    p2p_peerid peer;
-    if (p2p_peerid_from_string(&peer, cmd->session_id) < 0 ||
-        !p2p_peerid_equal(&peer, &ca->token.peer) ||
-        !p2p_host_conn(app->host, &peer)) {
-      tunnel_emit_error(app->events, "no session %s", cmd->session_id);
-      return;
-    }
-    ca->user_disconnect = true;
-    p2p_host_disconnect(app->host, &peer);
-  }
+static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
+{
+	client_app *ca = (client_app *)app;
+	if (cmd->action == TUNNEL_CMD_LIST) {
+		tunnel_session_info info = {.session_id = ca->host_id};
+		size_t n = 0;
+		p2p_conn *c = p2p_host_conn(app->host, &ca->token.peer);
+		char addr[256];
+		if (c) {
+			tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
+			info.addr = addr;
+			for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next) {
+				info.streams++;
+				info.bytes_in += f->bytes_to_sock;
+				info.bytes_out += f->bytes_to_stream;
+			}
+			for (tunnel_udp_flow *f = ca->flows; f; f = f->next) {
+				info.streams++;
+				info.bytes_in += f->bytes_to_sock;
+				info.bytes_out += f->bytes_to_stream;
+			}
+			n = 1;
+		}
+		p2p_buf ev;
+		p2p_buf_init(&ev);
+		if (tunnel_event_list(&ev, &info, n, cmd->detail) == 0)
+			tunnel_emit(app->events, &ev);
+		p2p_buf_free(&ev);
+	} else if (cmd->action == TUNNEL_CMD_DISCONNECT) {
+		p2p_peerid peer;
+		if (p2p_peerid_from_string(&peer, cmd->session_id) < 0 ||
+		    !p2p_peerid_equal(&peer, &ca->token.peer) ||
+		    !p2p_host_conn(app->host, &peer)) {
+			tunnel_emit_error(app->events, "no session %s", cmd->session_id);
+			return;
+		}
+		ca->user_disconnect = true;
+		p2p_host_disconnect(app->host, &peer);
+	}
 }
 
-static void client_on_stop(tunnel_app *app) {
-  client_app *ca = (client_app *)app;
-  if (ca->listener_open) {
-    ca->listener_open = false;
-    uv_close((uv_handle_t *)&ca->listener, NULL);
-  }
-  for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next)
-    tunnel_tcp_fwd_abort(f);
-  for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
-    tunnel_udp_flow_abort(f);
-  if (ca->udp_open) {
-    ca->udp_open = false;
-    uv_close((uv_handle_t *)&ca->udp, NULL);
-  }
-  if (ca->timer_on) {
-    ca->timer_on = false;
-    uv_close((uv_handle_t *)&ca->idle_timer, NULL);
-  }
-  if (ca->retry_timer_on) {
-    ca->retry_timer_on = false;
-    uv_close((uv_handle_t *)&ca->retry_timer, NULL);
-  }
-  p2p_host_unobserve(app->host, ca);
+static void client_on_stop(tunnel_app *app)
+{
+	client_app *ca = (client_app *)app;
+	if (ca->listener_open) {
+		ca->listener_open = false;
+		uv_close((uv_handle_t *)&ca->listener, NULL);
+	}
+	for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next)
+		tunnel_tcp_fwd_abort(f);
+	for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
+		tunnel_udp_flow_abort(f);
+	if (ca->udp_open) {
+		ca->udp_open = false;
+		uv_close((uv_handle_t *)&ca->udp, NULL);
+	}
+	if (ca->timer_on) {
+		ca->timer_on = false;
+		uv_close((uv_handle_t *)&ca->idle_timer, NULL);
+	}
+	if (ca->retry_timer_on) {
+		ca->retry_timer_on = false;
+		uv_close((uv_handle_t *)&ca->retry_timer, NULL);
+	}
+	p2p_host_unobserve(app->host, ca);
 }
 
 static const tunnel_app_role client_role = {
@@ -450,126 +485,150 @@ static const tunnel_app_role client_role = {
     .on_stop = client_on_stop,
 };
 
-static int listen_local(client_app *ca, const tunnel_opts *o) {
-  struct sockaddr_storage ss;
-  if (uv_ip4_addr(o->bind, o->port, (struct sockaddr_in *)&ss) < 0 &&
-      uv_ip6_addr(o->bind, o->port, (struct sockaddr_in6 *)&ss) < 0) {
-    tunnel_emit_error(ca->app.events, "-bind wants an IP address, not \"%s\"",
-                      o->bind);
-    return TUNNEL_EXIT_USAGE;
-  }
-  int rc;
-  if (ca->token.network == TUNNEL_NETWORK_UDP) {
-    uv_udp_init(ca->app.loop, &ca->udp);
-    ca->udp.data = ca;
-    ca->udp_open = true;
-    rc = uv_udp_bind(&ca->udp, (struct sockaddr *)&ss, 0);
-    if (rc == 0) {
-      int sz = TUNNEL_UDP_SOCK_BUFFER;
-      uv_recv_buffer_size((uv_handle_t *)&ca->udp, &sz);
-      sz = TUNNEL_UDP_SOCK_BUFFER;
-      uv_send_buffer_size((uv_handle_t *)&ca->udp, &sz);
-      rc = uv_udp_recv_start(&ca->udp, on_udp_alloc, on_udp_recv);
-    }
-    if (rc == 0) {
-      uint64_t every = o->udp_timeout_ms / 4;
-      every = every < 100 ? 100 : every > 1000 ? 1000 : every;
-      uv_timer_init(ca->app.loop, &ca->idle_timer);
-      ca->idle_timer.data = ca;
-      uv_timer_start(&ca->idle_timer, on_idle_timer, every, every);
-      ca->timer_on = true;
-    }
-  } else {
-    uv_tcp_init(ca->app.loop, &ca->listener);
-    ca->listener.data = ca;
-    ca->listener_open = true;
-    rc = uv_tcp_bind(&ca->listener, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-      rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG,
-                     on_local_conn);
-  }
-  if (rc < 0) {
-    tunnel_emit_error(ca->app.events, "cannot listen on %s port %d: %s",
-                      o->bind, o->port, uv_strerror(rc));
-    return TUNNEL_EXIT_FAILURE;
-  }
-  int len = sizeof ss;
-  if (ca->udp_open)
-    uv_udp_getsockname(&ca->udp, (struct sockaddr *)&ss, &len);
-  else
-    uv_tcp_getsockname(&ca->listener, (struct sockaddr *)&ss, &len);
-  ca->port =
-      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
-  return 0;
+static int listen_local(client_app *ca, const tunnel_opts *o)
+{
+	struct sockaddr_storage ss;
+	if (uv_ip4_addr(o->bind, o->port, (struct sockaddr_in *)&ss) < 0 &&
+	    uv_ip6_addr(o->bind, o->port, (struct sockaddr_in6 *)&ss) < 0) {
+		tunnel_emit_error(ca->app.events, "-bind wants an IP address, not \"%s\"",
+		                  o->bind);
+		return TUNNEL_EXIT_USAGE;
+	}
+	int rc;
+	if (ca->token.network == TUNNEL_NETWORK_UDP) {
+		uv_udp_init(ca->app.loop, &ca->udp);
+		ca->udp.data = ca;
+		ca->udp_open = true;
+		rc = uv_udp_bind(&ca->udp, (struct sockaddr *)&ss, 0);
+		if (rc == 0) {
+			int sz = TUNNEL_UDP_SOCK_BUFFER;
+			uv_recv_buffer_size((uv_handle_t *)&ca->udp, &sz);
+			sz = TUNNEL_UDP_SOCK_BUFFER;
+			uv_send_buffer_size((uv_handle_t *)&ca->udp, &sz);
+			rc = uv_udp_recv_start(&ca->udp, on_udp_alloc, on_udp_recv);
+		}
+		if (rc == 0) {
+			uint64_t every = o->udp_timeout_ms / 4;
+			every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+			uv_timer_init(ca->app.loop, &ca->idle_timer);
+			ca->idle_timer.data = ca;
+			uv_timer_start(&ca->idle_timer, on_idle_timer, every, every);
+			ca->timer_on = true;
+		}
+	} else {
+		uv_tcp_init(ca->app.loop, &ca->listener);
+		ca->listener.data = ca;
+		ca->listener_open = true;
+		rc = uv_tcp_bind(&ca->listener, (struct sockaddr *)&ss, 0);
+		if (rc == 0)
+			rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG,
+			               on_local_conn);
+	}
+	if (rc < 0) {
+		tunnel_emit_error(ca->app.events, "cannot listen on %s port %d: %s",
+		                  o->bind, o->port, uv_strerror(rc));
+		return TUNNEL_EXIT_FAILURE;
+	}
+	int len = sizeof ss;
+	if (ca->udp_open)
+		uv_udp_getsockname(&ca->udp, (struct sockaddr *)&ss, &len);
+	else
+		uv_tcp_getsockname(&ca->listener, (struct sockaddr *)&ss, &len);
+	ca->port =
+	    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
 }
 
-static int client_setup(client_app *ca, const tunnel_opts *o) {
-  p2p_peerstore *ps = p2p_host_peerstore(ca->app.host);
-  for (size_t i = 0; i < ca->token.n_addrs; i++)
-    p2p_peerstore_add_addr(ps, &ca->token.peer, ca->token.addrs[i].bytes,
-                           ca->token.addrs[i].len, P2P_ADDR_MANUAL);
-  uv_timer_init(ca->app.loop, &ca->retry_timer);
-  ca->retry_timer.data = ca;
-  ca->retry_timer_on = true;
-  ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
-  static const p2p_host_observer obs = {
-      .on_connected = on_host_connected,
-      .on_disconnected = on_host_disconnected,
-  };
-  if (p2p_host_observe(ca->app.host, &obs, ca) < 0)
-    return TUNNEL_EXIT_FAILURE;
-  int rc = tunnel_app_listen(&ca->app, NULL);
-  if (rc)
-    return rc;
-  rc = listen_local(ca, o);
-  if (rc)
-    return rc;
-  tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
-                 tunnel_network_name(ca->token.network), o->bind, ca->port,
-                 ca->host_id);
-  emit_connected(ca);
-  return 0;
+static int client_setup(client_app *ca, const tunnel_opts *o)
+{
+	p2p_peerstore *ps = p2p_host_peerstore(ca->app.host);
+	for (size_t i = 0; i < ca->token.n_addrs; i++)
+		p2p_peerstore_add_addr(ps, &ca->token.peer, ca->token.addrs[i].bytes,
+		                       ca->token.addrs[i].len, P2P_ADDR_MANUAL);
+	for (size_t i = 0; i < o->n_connect; i++) {
+		p2p_buf bin;
+		p2p_buf_init(&bin);
+		int rc = p2p_multiaddr_parse(o->connect[i], &bin);
+		if (rc == 0)
+			rc = p2p_peerstore_add_addr(ps, &ca->token.peer, bin.data,
+			                            bin.len, P2P_ADDR_MANUAL);
+		p2p_buf_free(&bin);
+		if (rc < 0) {
+			tunnel_emit_error(ca->app.events, "-connect %s: %s",
+			                  o->connect[i], p2p_strerror(rc));
+			return TUNNEL_EXIT_USAGE;
+		}
+	}
+	if (ca->token.n_addrs == 0 && o->n_connect == 0) {
+		tunnel_emit_error(ca->app.events,
+		                  "the token carries no address of the host "
+		                  "(an original mtunnel token?): give -connect "
+		                  "MULTIADDR");
+		return TUNNEL_EXIT_USAGE;
+	}
+	uv_timer_init(ca->app.loop, &ca->retry_timer);
+	ca->retry_timer.data = ca;
+	ca->retry_timer_on = true;
+	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
+	static const p2p_host_observer obs = {
+	    .on_connected = on_host_connected,
+	    .on_disconnected = on_host_disconnected,
+	};
+	if (p2p_host_observe(ca->app.host, &obs, ca) < 0)
+		return TUNNEL_EXIT_FAILURE;
+	int rc = tunnel_app_listen(&ca->app, NULL);
+	if (rc)
+		return rc;
+	rc = listen_local(ca, o);
+	if (rc)
+		return rc;
+	tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
+	               tunnel_network_name(ca->token.network), o->bind, ca->port,
+	               ca->host_id);
+	emit_connected(ca);
+	return 0;
 }
 
-int tunnel_client_main(uv_loop_t *loop, const tunnel_opts *o) {
-  client_app *ca = calloc(1, sizeof *ca);
-  if (!ca)
-    return TUNNEL_EXIT_FAILURE;
-  const char *why = NULL;
-  int rc = tunnel_token_decode(&ca->token, o->token, strlen(o->token), &why);
-  if (rc < 0) {
-    tunnel_emit_error(stdout, "bad token: %s", why ? why : p2p_strerror(rc));
-    free(ca);
-    return TUNNEL_EXIT_USAGE;
-  }
-  if (o->network_set && o->network != ca->token.network) {
-    tunnel_emit_error(stdout,
-                      "-network %s does not match the token's network (%s)",
-                      tunnel_network_name(o->network),
-                      tunnel_network_name(ca->token.network));
-    free(ca);
-    return TUNNEL_EXIT_USAGE;
-  }
-  if (ca->token.version != TUNNEL_TOKEN_VERSION) {
-    tunnel_emit_error(
-        stdout, "this token (%s, version %d) is not supported yet",
-        tunnel_network_name(ca->token.network), ca->token.version);
-    free(ca);
-    return TUNNEL_EXIT_USAGE;
-  }
-  p2p_peerid_to_string(&ca->token.peer, ca->host_id, sizeof ca->host_id);
-  rc = tunnel_app_init(&ca->app, loop, o, o->key, &client_role);
-  if (rc) {
-    free(ca);
-    return rc;
-  }
-  rc = client_setup(ca, o);
-  if (rc)
-    tunnel_app_stop(&ca->app, rc);
-  uv_run(loop, UV_RUN_DEFAULT);
-  rc = ca->app.exit_code;
-  tunnel_app_free(&ca->app);
-  free(ca);
-  return rc;
+int tunnel_client_main(uv_loop_t *loop, const tunnel_opts *o)
+{
+	client_app *ca = calloc(1, sizeof *ca);
+	if (!ca)
+		return TUNNEL_EXIT_FAILURE;
+	const char *why = NULL;
+	int rc = tunnel_token_decode(&ca->token, o->token, strlen(o->token), &why);
+	if (rc < 0) {
+		tunnel_emit_error(stdout, "bad token: %s", why ? why : p2p_strerror(rc));
+		free(ca);
+		return TUNNEL_EXIT_USAGE;
+	}
+	if (o->network_set && o->network != ca->token.network) {
+		tunnel_emit_error(stdout,
+		                  "-network %s does not match the token's network (%s)",
+		                  tunnel_network_name(o->network),
+		                  tunnel_network_name(ca->token.network));
+		free(ca);
+		return TUNNEL_EXIT_USAGE;
+	}
+	if (ca->token.version == TUNNEL_TOKEN_VERSION_GOB &&
+	    ca->token.network != TUNNEL_NETWORK_TCP) {
+		tunnel_emit_error(stdout,
+		                  "original mtunnel tokens are supported for tcp only");
+		free(ca);
+		return TUNNEL_EXIT_USAGE;
+	}
+	p2p_peerid_to_string(&ca->token.peer, ca->host_id, sizeof ca->host_id);
+	rc = tunnel_app_init(&ca->app, loop, o, o->key, &client_role);
+	if (rc) {
+		free(ca);
+		return rc;
+	}
+	rc = client_setup(ca, o);
+	if (rc)
+		tunnel_app_stop(&ca->app, rc);
+	uv_run(loop, UV_RUN_DEFAULT);
+	rc = ca->app.exit_code;
+	tunnel_app_free(&ca->app);
+	free(ca);
+	return rc;
 }

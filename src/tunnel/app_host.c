@@ -17,226 +17,255 @@
 #include "tunnel/token.h"
 
 #define HOST_DEFAULT_LISTEN "/ip4/0.0.0.0/tcp/0"
-#define HOST_MAX_SESSIONS P2P_HOST_MAX_CONNS
-#define HOST_ADDR_TEXT_MAX 256
-#define HOST_MAX_UDP_FLOWS 1024
+#define HOST_MAX_SESSIONS   P2P_HOST_MAX_CONNS
+#define HOST_ADDR_TEXT_MAX  256
+#define HOST_MAX_UDP_FLOWS  1024
+/* The original Go mtunnel's protocol: raw bytes, no header, no secret. */
+#define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
 
 /* One client peer that passed the header check at least once. */
 typedef struct host_session {
-  p2p_peerid peer;
-  char id[P2P_PEERID_STR_MAX];
-  char addr[HOST_ADDR_TEXT_MAX];
-  uint32_t streams;
-  uint64_t bytes_in, bytes_out; /* of the tunnels that ended */
-  struct host_session *next;
+	p2p_peerid peer;
+	char id[P2P_PEERID_STR_MAX];
+	char addr[HOST_ADDR_TEXT_MAX];
+	uint32_t streams;
+	uint64_t bytes_in, bytes_out; /* of the tunnels that ended */
+	struct host_session *next;
 } host_session;
 
 typedef struct host_app {
-  tunnel_app app; /* first: the role hooks get &app */
-  tunnel_token token;
-  struct sockaddr_storage target;
-  char target_text[HOST_ADDR_TEXT_MAX];
-  tunnel_acl acl;
-  host_session *sessions;
-  size_t n_sessions;
-  tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
-  tunnel_udp_flow *flows; /* live UDP flows */
-  size_t n_flows;
-  uv_timer_t idle_timer; /* expires idle UDP flows */
-  bool timer_on;
+	tunnel_app app; /* first: the role hooks get &app */
+	tunnel_token token;
+	struct sockaddr_storage target;
+	char target_text[HOST_ADDR_TEXT_MAX];
+	tunnel_acl acl;
+	host_session *sessions;
+	size_t n_sessions;
+	tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
+	tunnel_udp_flow *flows; /* live UDP flows */
+	size_t n_flows;
+	uv_timer_t idle_timer; /* expires idle UDP flows */
+	bool timer_on;
 } host_app;
 
 /* --- sessions --- */
 
-static host_session *session_find(host_app *ha, const p2p_peerid *peer) {
-  for (host_session *s = ha->sessions; s; s = s->next)
-    if (p2p_peerid_equal(&s->peer, peer))
-      return s;
-  return NULL;
+static host_session *session_find(host_app *ha, const p2p_peerid *peer)
+{
+	for (host_session *s = ha->sessions; s; s = s->next)
+		if (p2p_peerid_equal(&s->peer, peer))
+			return s;
+	return NULL;
 }
 
 /* The session of the peer behind stream st, created (with a CONNECTED
  * event) if it is new. NULL if out of memory or over the limit. */
-static host_session *session_get(host_app *ha, p2p_stream *st) {
-  const p2p_peerid *peer = p2p_stream_remote_peer(st);
-  host_session *s = session_find(ha, peer);
-  if (s)
-    return s;
-  if (ha->n_sessions >= HOST_MAX_SESSIONS || !(s = calloc(1, sizeof *s)))
-    return NULL;
-  s->peer = *peer;
-  p2p_peerid_to_string(peer, s->id, sizeof s->id);
-  tunnel_app_addr_text(p2p_conn_remote_addr(p2p_stream_conn(st)), s->addr,
-                       sizeof s->addr);
-  s->next = ha->sessions;
-  ha->sessions = s;
-  ha->n_sessions++;
-  tunnel_app_say(&ha->app, "client %s connected from %s", s->id, s->addr);
-  p2p_buf ev;
-  p2p_buf_init(&ev);
-  if (tunnel_event_connected(&ev, s->id, s->addr, 0) == 0)
-    tunnel_emit(ha->app.events, &ev);
-  p2p_buf_free(&ev);
-  return s;
+static host_session *session_get(host_app *ha, p2p_stream *st)
+{
+	const p2p_peerid *peer = p2p_stream_remote_peer(st);
+	host_session *s = session_find(ha, peer);
+	if (s)
+		return s;
+	if (ha->n_sessions >= HOST_MAX_SESSIONS || !(s = calloc(1, sizeof *s)))
+		return NULL;
+	s->peer = *peer;
+	p2p_peerid_to_string(peer, s->id, sizeof s->id);
+	tunnel_app_addr_text(p2p_conn_remote_addr(p2p_stream_conn(st)), s->addr,
+	                     sizeof s->addr);
+	s->next = ha->sessions;
+	ha->sessions = s;
+	ha->n_sessions++;
+	tunnel_app_say(&ha->app, "client %s connected from %s", s->id, s->addr);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_connected(&ev, s->id, s->addr, 0) == 0)
+		tunnel_emit(ha->app.events, &ev);
+	p2p_buf_free(&ev);
+	return s;
 }
 
-static void session_remove(host_app *ha, host_session *s, const char *reason) {
-  for (host_session **pp = &ha->sessions; *pp; pp = &(*pp)->next) {
-    if (*pp != s)
-      continue;
-    *pp = s->next;
-    break;
-  }
-  ha->n_sessions--;
-  for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
-    if (f->session == s)
-      f->session = NULL;
-  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
-    if (f->session == s)
-      f->session = NULL;
-  tunnel_app_say(&ha->app, "client %s disconnected", s->id);
-  p2p_buf ev;
-  p2p_buf_init(&ev);
-  if (tunnel_event_disconnect(&ev, s->id, reason) == 0)
-    tunnel_emit(ha->app.events, &ev);
-  p2p_buf_free(&ev);
-  free(s);
+static void session_remove(host_app *ha, host_session *s, const char *reason)
+{
+	for (host_session **pp = &ha->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp != s)
+			continue;
+		*pp = s->next;
+		break;
+	}
+	ha->n_sessions--;
+	for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
+		if (f->session == s)
+			f->session = NULL;
+	for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+		if (f->session == s)
+			f->session = NULL;
+	tunnel_app_say(&ha->app, "client %s disconnected", s->id);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_disconnect(&ev, s->id, reason) == 0)
+		tunnel_emit(ha->app.events, &ev);
+	p2p_buf_free(&ev);
+	free(s);
 }
 
-static void on_conn_closed(p2p_host *h, p2p_conn *c, void *user) {
-  host_app *ha = user;
-  const p2p_peerid *peer = p2p_conn_remote_peer(c);
-  host_session *s = session_find(ha, peer);
-  if (!s)
-    return;
-  /* Another open connection to the same peer keeps the session. */
-  p2p_conn *conns[HOST_MAX_SESSIONS];
-  size_t n = p2p_host_conns(h, conns, HOST_MAX_SESSIONS);
-  for (size_t i = 0; i < n && i < HOST_MAX_SESSIONS; i++)
-    if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
-        p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
-      return;
-  session_remove(ha, s, NULL);
+static void on_conn_closed(p2p_host *h, p2p_conn *c, void *user)
+{
+	host_app *ha = user;
+	const p2p_peerid *peer = p2p_conn_remote_peer(c);
+	host_session *s = session_find(ha, peer);
+	if (!s)
+		return;
+	/* Another open connection to the same peer keeps the session. */
+	p2p_conn *conns[HOST_MAX_SESSIONS];
+	size_t n = p2p_host_conns(h, conns, HOST_MAX_SESSIONS);
+	for (size_t i = 0; i < n && i < HOST_MAX_SESSIONS; i++)
+		if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
+		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
+			return;
+	session_remove(ha, s, NULL);
 }
 
 /* --- TCP tunnels --- */
 
-static void fwd_unlink(host_app *ha, tunnel_tcp_fwd *f) {
-  if (f->prev)
-    f->prev->next = f->next;
-  else if (ha->fwds == f)
-    ha->fwds = f->next;
-  if (f->next)
-    f->next->prev = f->prev;
-  f->prev = f->next = NULL;
+static void fwd_unlink(host_app *ha, tunnel_tcp_fwd *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (ha->fwds == f)
+		ha->fwds = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
 }
 
-static void host_fwd_done(tunnel_tcp_fwd *f) {
-  host_app *ha = f->owner;
-  host_session *s = f->session;
-  if (s) {
-    s->streams--;
-    s->bytes_in += f->bytes_to_sock;
-    s->bytes_out += f->bytes_to_stream;
-  }
-  fwd_unlink(ha, f);
+static void host_fwd_done(tunnel_tcp_fwd *f)
+{
+	host_app *ha = f->owner;
+	host_session *s = f->session;
+	if (s) {
+		s->streams--;
+		s->bytes_in += f->bytes_to_sock;
+		s->bytes_out += f->bytes_to_stream;
+	}
+	fwd_unlink(ha, f);
 }
 
 /* Answers the client and, unless OK, ends the stream after the answer. */
-static int respond(p2p_stream *s, tunnel_status status, const char *reason) {
-  p2p_buf out;
-  p2p_buf_init(&out);
-  int rc = tunnel_response_encode(status, reason, &out);
-  if (rc == 0)
-    rc = p2p_stream_write(s, out.data, out.len);
-  p2p_buf_free(&out);
-  if (status != TUNNEL_STATUS_OK)
-    p2p_stream_close(s);
-  return rc;
+static int respond(p2p_stream *s, tunnel_status status, const char *reason)
+{
+	p2p_buf out;
+	p2p_buf_init(&out);
+	int rc = tunnel_response_encode(status, reason, &out);
+	if (rc == 0)
+		rc = p2p_stream_write(s, out.data, out.len);
+	p2p_buf_free(&out);
+	if (status != TUNNEL_STATUS_OK)
+		p2p_stream_close(s);
+	return rc;
 }
 
 static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
-                        const char *reason) {
-  char id[P2P_PEERID_STR_MAX];
-  p2p_peerid_to_string(p2p_stream_remote_peer(s), id, sizeof id);
-  tunnel_app_say(&ha->app, "refused a tunnel from %s: %s", id,
-                 reason ? reason : tunnel_status_text(status));
+                        const char *reason)
+{
+	char id[P2P_PEERID_STR_MAX];
+	p2p_peerid_to_string(p2p_stream_remote_peer(s), id, sizeof id);
+	tunnel_app_say(&ha->app, "refused a tunnel from %s: %s", id,
+	               reason ? reason : tunnel_status_text(status));
 }
 
-static void refuse(tunnel_tcp_fwd *f, tunnel_status status,
-                   const char *reason) {
-  log_refusal(f->owner, f->stream, status, reason);
-  respond(f->stream, status, reason);
-  tunnel_tcp_fwd_close_sock(f);
+static void refuse(tunnel_tcp_fwd *f, tunnel_status status, const char *reason)
+{
+	log_refusal(f->owner, f->stream, status, reason);
+	respond(f->stream, status, reason);
+	tunnel_tcp_fwd_close_sock(f);
 }
 
 /* The header check shared by TCP and UDP: 0 while the request is
  * incomplete, then OK or why not. */
-static tunnel_status check_request(host_app *ha, tunnel_header_reader *r,
-                                   p2p_stream *s, const uint8_t *data,
-                                   size_t len, size_t *used, const char **why) {
-  tunnel_request req;
-  int rc = tunnel_request_read(r, data, len, used, &req, why);
-  if (rc == P2P_EAGAIN)
-    return 0;
-  if (rc < 0)
-    return TUNNEL_STATUS_BAD_REQUEST;
-  *why = NULL;
-  tunnel_status st =
-      tunnel_request_check(&req, ha->token.secret, ha->token.network);
-  if (st == TUNNEL_STATUS_OK &&
-      !tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s)))
-    st = TUNNEL_STATUS_NOT_ALLOWED;
-  return st;
-}
-
-static void on_service_connected(uv_connect_t *req, int status) {
-  tunnel_tcp_fwd *f = req->data;
-  host_app *ha = f->owner;
-  if (f->sock_closing || !f->stream)
-    return; /* aborted meanwhile */
-  if (status < 0) {
-    tunnel_emit_error(ha->app.events, "cannot connect to the service at %s: %s",
-                      ha->target_text, uv_strerror(status));
-    refuse(f, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
-           "the service refused the connection");
-    return;
-  }
-  host_session *s = session_get(ha, f->stream);
-  if (s) {
-    f->session = s;
-    s->streams++;
-  }
-  if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
-      tunnel_tcp_fwd_start(f) < 0)
-    tunnel_tcp_fwd_abort(f);
+static tunnel_status check_request(host_app *ha, tunnel_header_reader *r, p2p_stream *s,
+                                   const uint8_t *data, size_t len, size_t *used,
+                                   const char **why)
+{
+	tunnel_request req;
+	int rc = tunnel_request_read(r, data, len, used, &req, why);
+	if (rc == P2P_EAGAIN)
+		return 0;
+	if (rc < 0)
+		return TUNNEL_STATUS_BAD_REQUEST;
+	*why = NULL;
+	tunnel_status st =
+	    tunnel_request_check(&req, ha->token.secret, ha->token.network);
+	if (st == TUNNEL_STATUS_OK &&
+	    !tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s)))
+		st = TUNNEL_STATUS_NOT_ALLOWED;
+	return st;
 }
 
 static void host_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
-                           size_t *used) {
-  host_app *ha = f->owner;
-  if (f->header.done) {
-    *used = 0; /* the client may not send before our answer */
-    return;
-  }
-  const char *why = NULL;
-  tunnel_status st =
-      check_request(ha, &f->header, f->stream, data, len, used, &why);
-  if (st == 0)
-    return;
-  if (st != TUNNEL_STATUS_OK) {
-    refuse(f, st, why);
-    return;
-  }
-  f->connect_req.data = f;
-  int rc = uv_tcp_connect(&f->connect_req, &f->sock,
-                          (const struct sockaddr *)&ha->target,
-                          on_service_connected);
-  if (rc < 0) {
-    tunnel_emit_error(ha->app.events, "cannot connect to the service at %s: %s",
-                      ha->target_text, uv_strerror(rc));
-    refuse(f, TUNNEL_STATUS_SERVICE_UNAVAILABLE, "the service is unreachable");
-  }
+                           size_t *used);
+
+/* /mtunnel/1.0.0 streams have no header to answer. */
+static bool is_compat(const tunnel_tcp_fwd *f)
+{
+	return f->hooks->on_header != host_on_header;
+}
+
+static void on_service_connected(uv_connect_t *req, int status)
+{
+	tunnel_tcp_fwd *f = req->data;
+	host_app *ha = f->owner;
+	if (f->sock_closing || !f->stream)
+		return; /* aborted meanwhile */
+	if (status < 0) {
+		tunnel_emit_error(ha->app.events,
+		                  "cannot connect to the service at %s: %s",
+		                  ha->target_text, uv_strerror(status));
+		if (is_compat(f))
+			tunnel_tcp_fwd_abort(f);
+		else
+			refuse(f, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+			       "the service refused the connection");
+		return;
+	}
+	host_session *s = session_get(ha, f->stream);
+	if (s) {
+		f->session = s;
+		s->streams++;
+	}
+	if ((!is_compat(f) && respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0) ||
+	    tunnel_tcp_fwd_start(f) < 0)
+		tunnel_tcp_fwd_abort(f);
+}
+
+/* Connects f's socket to the service; on_service_connected goes on. */
+static void connect_service(host_app *ha, tunnel_tcp_fwd *f)
+{
+	f->connect_req.data = f;
+	int rc =
+	    uv_tcp_connect(&f->connect_req, &f->sock,
+	                   (const struct sockaddr *)&ha->target, on_service_connected);
+	if (rc < 0)
+		on_service_connected(&f->connect_req, rc);
+}
+
+static void host_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
+                           size_t *used)
+{
+	host_app *ha = f->owner;
+	if (f->header.done) {
+		*used = 0; /* the client may not send before our answer */
+		return;
+	}
+	const char *why = NULL;
+	tunnel_status st =
+	    check_request(ha, &f->header, f->stream, data, len, used, &why);
+	if (st == 0)
+		return;
+	if (st != TUNNEL_STATUS_OK) {
+		refuse(f, st, why);
+		return;
+	}
+	connect_service(ha, f);
 }
 
 static const tunnel_tcp_fwd_hooks host_tcp_hooks = {
@@ -244,49 +273,85 @@ static const tunnel_tcp_fwd_hooks host_tcp_hooks = {
     .on_done = host_fwd_done,
 };
 
-/* --- UDP flows --- */
+static const tunnel_tcp_fwd_hooks host_compat_hooks = {
+    .on_header = NULL, /* early bytes are held until the service answers */
+    .on_done = host_fwd_done,
+};
 
-static void host_flow_done(tunnel_udp_flow *f) {
-  host_app *ha = f->owner;
-  host_session *s = f->session;
-  if (s) {
-    s->streams--;
-    s->bytes_in += f->bytes_to_sock;
-    s->bytes_out += f->bytes_to_stream;
-  }
-  if (f->prev)
-    f->prev->next = f->next;
-  else if (ha->flows == f)
-    ha->flows = f->next;
-  if (f->next)
-    f->next->prev = f->prev;
-  ha->n_flows--;
+static void link_fwd(host_app *ha, tunnel_tcp_fwd *f)
+{
+	f->next = ha->fwds;
+	if (ha->fwds)
+		ha->fwds->prev = f;
+	ha->fwds = f;
 }
 
-static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data,
-                             size_t len, size_t *used) {
-  host_app *ha = f->owner;
-  if (f->header.done)
-    return;
-  const char *why = NULL;
-  tunnel_status st =
-      check_request(ha, &f->header, f->stream, data, len, used, &why);
-  if (st == 0)
-    return;
-  if (st != TUNNEL_STATUS_OK) {
-    log_refusal(ha, f->stream, st, why);
-    respond(f->stream, st, why);
-    tunnel_udp_flow_close(f);
-    return;
-  }
-  host_session *s = session_get(ha, f->stream);
-  if (s) {
-    f->session = s;
-    s->streams++;
-  }
-  if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
-      tunnel_udp_flow_start(f) < 0)
-    tunnel_udp_flow_abort(f);
+/* -compat: an original mtunnel client. No secret to check; -allow still
+ * applies. */
+static void on_compat_stream(p2p_stream *s, const char *protocol, void *user)
+{
+	host_app *ha = user;
+	tunnel_tcp_fwd *f;
+	if (!tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s))) {
+		log_refusal(ha, s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
+		p2p_stream_reset(s);
+		return;
+	}
+	if (ha->app.stopping ||
+	    tunnel_tcp_fwd_new(&f, ha->app.loop, &host_compat_hooks, ha) < 0) {
+		p2p_stream_reset(s);
+		return;
+	}
+	link_fwd(ha, f);
+	tunnel_tcp_fwd_set_stream(f, s);
+	connect_service(ha, f);
+}
+
+/* --- UDP flows --- */
+
+static void host_flow_done(tunnel_udp_flow *f)
+{
+	host_app *ha = f->owner;
+	host_session *s = f->session;
+	if (s) {
+		s->streams--;
+		s->bytes_in += f->bytes_to_sock;
+		s->bytes_out += f->bytes_to_stream;
+	}
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (ha->flows == f)
+		ha->flows = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	ha->n_flows--;
+}
+
+static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len,
+                             size_t *used)
+{
+	host_app *ha = f->owner;
+	if (f->header.done)
+		return;
+	const char *why = NULL;
+	tunnel_status st =
+	    check_request(ha, &f->header, f->stream, data, len, used, &why);
+	if (st == 0)
+		return;
+	if (st != TUNNEL_STATUS_OK) {
+		log_refusal(ha, f->stream, st, why);
+		respond(f->stream, st, why);
+		tunnel_udp_flow_close(f);
+		return;
+	}
+	host_session *s = session_get(ha, f->stream);
+	if (s) {
+		f->session = s;
+		s->streams++;
+	}
+	if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
+	    tunnel_udp_flow_start(f) < 0)
+		tunnel_udp_flow_abort(f);
 }
 
 static const tunnel_udp_flow_hooks host_udp_hooks = {
@@ -294,107 +359,111 @@ static const tunnel_udp_flow_hooks host_udp_hooks = {
     .on_done = host_flow_done,
 };
 
-static void on_udp_stream(host_app *ha, p2p_stream *s) {
-  tunnel_udp_flow *f;
-  if (ha->n_flows >= HOST_MAX_UDP_FLOWS ||
-      tunnel_udp_flow_new_host(&f, ha->app.loop, (struct sockaddr *)&ha->target,
-                               &host_udp_hooks, ha) < 0) {
-    p2p_stream_reset(s);
-    return;
-  }
-  f->next = ha->flows;
-  if (ha->flows)
-    ha->flows->prev = f;
-  ha->flows = f;
-  ha->n_flows++;
-  tunnel_udp_flow_set_stream(f, s);
+static void on_udp_stream(host_app *ha, p2p_stream *s)
+{
+	tunnel_udp_flow *f;
+	if (ha->n_flows >= HOST_MAX_UDP_FLOWS ||
+	    tunnel_udp_flow_new_host(&f, ha->app.loop, (struct sockaddr *)&ha->target,
+	                             &host_udp_hooks, ha) < 0) {
+		p2p_stream_reset(s);
+		return;
+	}
+	f->next = ha->flows;
+	if (ha->flows)
+		ha->flows->prev = f;
+	ha->flows = f;
+	ha->n_flows++;
+	tunnel_udp_flow_set_stream(f, s);
 }
 
-static void on_idle_timer(uv_timer_t *t) {
-  host_app *ha = t->data;
-  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
-    if (!f->closing &&
-        tunnel_udp_flow_idle_ms(f) >= ha->app.opts->udp_timeout_ms)
-      tunnel_udp_flow_close(f);
+static void on_idle_timer(uv_timer_t *t)
+{
+	host_app *ha = t->data;
+	for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+		if (!f->closing &&
+		    tunnel_udp_flow_idle_ms(f) >= ha->app.opts->udp_timeout_ms)
+			tunnel_udp_flow_close(f);
 }
 
-static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user) {
-  host_app *ha = user;
-  if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {
-    on_udp_stream(ha, s);
-    return;
-  }
-  tunnel_tcp_fwd *f;
-  if (ha->app.stopping ||
-      tunnel_tcp_fwd_new(&f, ha->app.loop, &host_tcp_hooks, ha) < 0) {
-    p2p_stream_reset(s);
-    return;
-  }
-  f->next = ha->fwds;
-  if (ha->fwds)
-    ha->fwds->prev = f;
-  ha->fwds = f;
-  tunnel_tcp_fwd_set_stream(f, s);
+static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user)
+{
+	host_app *ha = user;
+	if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {
+		on_udp_stream(ha, s);
+		return;
+	}
+	tunnel_tcp_fwd *f;
+	if (ha->app.stopping ||
+	    tunnel_tcp_fwd_new(&f, ha->app.loop, &host_tcp_hooks, ha) < 0) {
+		p2p_stream_reset(s);
+		return;
+	}
+	link_fwd(ha, f);
+	tunnel_tcp_fwd_set_stream(f, s);
 }
 
 /* --- control --- */
 
-static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd) {
-  host_app *ha = (host_app *)app;
-  if (cmd->action == TUNNEL_CMD_LIST) {
-    tunnel_session_info *info = calloc(ha->n_sessions + 1, sizeof *info);
-    if (!info)
-      return;
-    size_t n = 0;
-    for (host_session *s = ha->sessions; s; s = s->next, n++) {
-      info[n].session_id = s->id;
-      info[n].addr = s->addr;
-      info[n].streams = s->streams;
-      info[n].bytes_in = s->bytes_in;
-      info[n].bytes_out = s->bytes_out;
-      for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
-        if (f->session == s) {
-          info[n].bytes_in += f->bytes_to_sock;
-          info[n].bytes_out += f->bytes_to_stream;
-        }
-      for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
-        if (f->session == s) {
-          info[n].bytes_in += f->bytes_to_sock;
-          info[n].bytes_out += f->bytes_to_stream;
-        }
-    }
-    p2p_buf ev;
-    p2p_buf_init(&ev);
-    if (tunnel_event_list(&ev, info, n, cmd->detail) == 0)
-      tunnel_emit(app->events, &ev);
-    p2p_buf_free(&ev);
-    free(info);
-  } else if (cmd->action == TUNNEL_CMD_DISCONNECT) {
-    p2p_peerid peer;
-    host_session *s = NULL;
-    if (p2p_peerid_from_string(&peer, cmd->session_id) == 0)
-      s = session_find(ha, &peer);
-    if (!s) {
-      tunnel_emit_error(app->events, "no session %s", cmd->session_id);
-      return;
-    }
-    p2p_host_disconnect(app->host, &peer);
-  }
+static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
+{
+	host_app *ha = (host_app *)app;
+	if (cmd->action == TUNNEL_CMD_LIST) {
+		tunnel_session_info *info = calloc(ha->n_sessions + 1, sizeof *info);
+		if (!info)
+			return;
+		size_t n = 0;
+		for (host_session *s = ha->sessions; s; s = s->next, n++) {
+			info[n].session_id = s->id;
+			info[n].addr = s->addr;
+			info[n].streams = s->streams;
+			info[n].bytes_in = s->bytes_in;
+			info[n].bytes_out = s->bytes_out;
+			for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
+				if (f->session == s) {
+					info[n].bytes_in += f->bytes_to_sock;
+					info[n].bytes_out += f->bytes_to_stream;
+				}
+			for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+				if (f->session == s) {
+					info[n].bytes_in += f->bytes_to_sock;
+					info[n].bytes_out += f->bytes_to_stream;
+				}
+		}
+		p2p_buf ev;
+		p2p_buf_init(&ev);
+		if (tunnel_event_list(&ev, info, n, cmd->detail) == 0)
+			tunnel_emit(app->events, &ev);
+		p2p_buf_free(&ev);
+		free(info);
+	} else if (cmd->action == TUNNEL_CMD_DISCONNECT) {
+		p2p_peerid peer;
+		host_session *s = NULL;
+		if (p2p_peerid_from_string(&peer, cmd->session_id) == 0)
+			s = session_find(ha, &peer);
+		if (!s) {
+			tunnel_emit_error(app->events, "no session %s", cmd->session_id);
+			return;
+		}
+		p2p_host_disconnect(app->host, &peer);
+	}
 }
 
-static void host_on_stop(tunnel_app *app) {
-  host_app *ha = (host_app *)app;
-  p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL);
-  p2p_host_unobserve(app->host, ha);
-  /* Local sockets still connecting are not streams the host will end. */
-  for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
-    tunnel_tcp_fwd_abort(f);
-  for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
-    tunnel_udp_flow_abort(f);
-  if (ha->timer_on) {
-    ha->timer_on = false;
-    uv_close((uv_handle_t *)&ha->idle_timer, NULL);
-  }
+static void host_on_stop(tunnel_app *app)
+{
+	host_app *ha = (host_app *)app;
+	p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL);
+	if (app->opts->compat)
+		p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL_V1);
+	p2p_host_unobserve(app->host, ha);
+	/* Local sockets still connecting are not streams the host will end. */
+	for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
+		tunnel_tcp_fwd_abort(f);
+	for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
+		tunnel_udp_flow_abort(f);
+	if (ha->timer_on) {
+		ha->timer_on = false;
+		uv_close((uv_handle_t *)&ha->idle_timer, NULL);
+	}
 }
 
 static const tunnel_app_role host_role = {
@@ -404,254 +473,279 @@ static const tunnel_app_role host_role = {
 
 /* --- set-up --- */
 
-static int resolve_target(host_app *ha, const tunnel_opts *o) {
-  char host[200] = "127.0.0.1";
-  int port = o->port;
-  if (o->target &&
-      tunnel_cli_split_hostport(o->target, host, sizeof host, &port) < 0)
-    return P2P_EINVAL;
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-  if (o->network == TUNNEL_NETWORK_UDP)
-    hints.ai_socktype = SOCK_DGRAM;
-  uv_getaddrinfo_t req;
-  char portstr[8];
-  snprintf(portstr, sizeof portstr, "%d", port);
-  if (uv_getaddrinfo(ha->app.loop, &req, NULL, host, portstr, &hints) < 0)
-    return P2P_ENOTFOUND;
-  memcpy(&ha->target, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
-  uv_freeaddrinfo(req.addrinfo);
-  snprintf(ha->target_text, sizeof ha->target_text, "%s%s%s:%d",
-           strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-           port);
-  return P2P_OK;
+static int resolve_target(host_app *ha, const tunnel_opts *o)
+{
+	char host[200] = "127.0.0.1";
+	int port = o->port;
+	if (o->target &&
+	    tunnel_cli_split_hostport(o->target, host, sizeof host, &port) < 0)
+		return P2P_EINVAL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+	if (o->network == TUNNEL_NETWORK_UDP)
+		hints.ai_socktype = SOCK_DGRAM;
+	uv_getaddrinfo_t req;
+	char portstr[8];
+	snprintf(portstr, sizeof portstr, "%d", port);
+	if (uv_getaddrinfo(ha->app.loop, &req, NULL, host, portstr, &hints) < 0)
+		return P2P_ENOTFOUND;
+	memcpy(&ha->target, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+	uv_freeaddrinfo(req.addrinfo);
+	snprintf(ha->target_text, sizeof ha->target_text, "%s%s%s:%d",
+	         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+	return P2P_OK;
 }
 
 /* The secret lives next to the key (host.key -> host.secret) so that the
  * token stays valid across restarts. */
-static int load_or_create_secret(const char *key_path,
-                                 uint8_t secret[TUNNEL_SECRET_LEN]) {
-  char path[TUNNEL_PATH_MAX];
-  size_t kl = strlen(key_path);
-  int n;
-  if (kl > 4 && !strcmp(key_path + kl - 4, ".key"))
-    n = snprintf(path, sizeof path, "%.*s.secret", (int)(kl - 4), key_path);
-  else
-    n = snprintf(path, sizeof path, "%s.secret", key_path);
-  if (n < 0 || (size_t)n >= sizeof path)
-    return P2P_ETOOBIG;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t r = read(fd, secret, TUNNEL_SECRET_LEN);
-    close(fd);
-    return r == TUNNEL_SECRET_LEN ? P2P_OK : P2P_EPROTO;
-  }
-  if (errno != ENOENT)
-    return P2P_EIO;
-  /* secret already holds fresh random bytes (tunnel_token_init). */
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return P2P_EIO;
-  ssize_t w = write(fd, secret, TUNNEL_SECRET_LEN);
-  if (close(fd) < 0 || w != TUNNEL_SECRET_LEN) {
-    unlink(path);
-    return P2P_EIO;
-  }
-  return P2P_OK;
+static int load_or_create_secret(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN])
+{
+	char path[TUNNEL_PATH_MAX];
+	size_t kl = strlen(key_path);
+	int n;
+	if (kl > 4 && !strcmp(key_path + kl - 4, ".key"))
+		n = snprintf(path, sizeof path, "%.*s.secret", (int)(kl - 4), key_path);
+	else
+		n = snprintf(path, sizeof path, "%s.secret", key_path);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return P2P_ETOOBIG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r = read(fd, secret, TUNNEL_SECRET_LEN);
+		close(fd);
+		return r == TUNNEL_SECRET_LEN ? P2P_OK : P2P_EPROTO;
+	}
+	if (errno != ENOENT)
+		return P2P_EIO;
+	/* secret already holds fresh random bytes (tunnel_token_init). */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return P2P_EIO;
+	ssize_t w = write(fd, secret, TUNNEL_SECRET_LEN);
+	if (close(fd) < 0 || w != TUNNEL_SECRET_LEN) {
+		unlink(path);
+		return P2P_EIO;
+	}
+	return P2P_OK;
 }
 
-static bool is_loopback(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET)
-    return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
-           127;
-  return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
+		       127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
 /* Adds one address to the token unless it is there already. */
-static void token_add(tunnel_token *t, const p2p_buf *a) {
-  for (size_t i = 0; i < t->n_addrs; i++)
-    if (t->addrs[i].len == a->len &&
-        !memcmp(t->addrs[i].bytes, a->data, a->len))
-      return;
-  tunnel_token_add_addr(t, a->data, a->len);
+static void token_add(tunnel_token *t, const p2p_buf *a)
+{
+	for (size_t i = 0; i < t->n_addrs; i++)
+		if (t->addrs[i].len == a->len &&
+		    !memcmp(t->addrs[i].bytes, a->data, a->len))
+			return;
+	tunnel_token_add_addr(t, a->data, a->len);
 }
 
 /* The token's addresses: the bound listen addresses, with a wildcard
  * (0.0.0.0 or ::) replaced by every interface address of its family,
  * loopback last. */
-static void add_token_addrs(host_app *ha, bool want_loopback) {
-  const p2p_buf *bound[P2P_HOST_MAX_LISTENERS];
-  size_t n = p2p_host_addrs(ha->app.host, bound, P2P_HOST_MAX_LISTENERS);
-  uv_interface_address_t *ifs = NULL;
-  int n_ifs = 0;
-  uv_interface_addresses(&ifs, &n_ifs);
-  for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (p2p_multiaddr_to_sockaddr(bound[i]->data, bound[i]->len, &ss, &sl) <
-        0) {
-      if (!want_loopback)
-        token_add(&ha->token, bound[i]);
-      continue;
-    }
-    bool any =
-        ss.ss_family == AF_INET
-            ? ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)
-            : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
-    if (!any) {
-      if (is_loopback((struct sockaddr *)&ss) == want_loopback)
-        token_add(&ha->token, bound[i]);
-      continue;
-    }
-    for (int j = 0; j < n_ifs; j++) {
-      struct sockaddr_storage a;
-      memset(&a, 0, sizeof a);
-      if (ifs[j].address.address4.sin_family != ss.ss_family)
-        continue;
-      if (ss.ss_family == AF_INET) {
-        memcpy(&a, &ifs[j].address.address4, sizeof(struct sockaddr_in));
-        ((struct sockaddr_in *)&a)->sin_port =
-            ((struct sockaddr_in *)&ss)->sin_port;
-      } else {
-        memcpy(&a, &ifs[j].address.address6, sizeof(struct sockaddr_in6));
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a;
-        if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr))
-          continue; /* needs a zone, which a token cannot carry */
-        a6->sin6_port = ((struct sockaddr_in6 *)&ss)->sin6_port;
-      }
-      if (is_loopback((struct sockaddr *)&a) != want_loopback)
-        continue;
-      p2p_buf ma;
-      p2p_buf_init(&ma);
-      if (p2p_multiaddr_from_sockaddr((struct sockaddr *)&a, &ma) == 0)
-        token_add(&ha->token, &ma);
-      p2p_buf_free(&ma);
-    }
-  }
-  uv_free_interface_addresses(ifs, n_ifs);
+static void add_token_addrs(host_app *ha, bool want_loopback)
+{
+	const p2p_buf *bound[P2P_HOST_MAX_LISTENERS];
+	size_t n = p2p_host_addrs(ha->app.host, bound, P2P_HOST_MAX_LISTENERS);
+	uv_interface_address_t *ifs = NULL;
+	int n_ifs = 0;
+	uv_interface_addresses(&ifs, &n_ifs);
+	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		if (p2p_multiaddr_to_sockaddr(bound[i]->data, bound[i]->len, &ss, &sl) <
+		    0) {
+			if (!want_loopback)
+				token_add(&ha->token, bound[i]);
+			continue;
+		}
+		bool any = ss.ss_family == AF_INET
+		               ? ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
+		                     htonl(INADDR_ANY)
+		               : IN6_IS_ADDR_UNSPECIFIED(
+		                     &((struct sockaddr_in6 *)&ss)->sin6_addr);
+		if (!any) {
+			if (is_loopback((struct sockaddr *)&ss) == want_loopback)
+				token_add(&ha->token, bound[i]);
+			continue;
+		}
+		for (int j = 0; j < n_ifs; j++) {
+			struct sockaddr_storage a;
+			memset(&a, 0, sizeof a);
+			if (ifs[j].address.address4.sin_family != ss.ss_family)
+				continue;
+			if (ss.ss_family == AF_INET) {
+				memcpy(&a, &ifs[j].address.address4,
+				       sizeof(struct sockaddr_in));
+				((struct sockaddr_in *)&a)->sin_port =
+				    ((struct sockaddr_in *)&ss)->sin_port;
+			} else {
+				memcpy(&a, &ifs[j].address.address6,
+				       sizeof(struct sockaddr_in6));
+				struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a;
+				if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr))
+					continue; /* needs a zone, which a token cannot
+					             carry */
+				a6->sin6_port = ((struct sockaddr_in6 *)&ss)->sin6_port;
+			}
+			if (is_loopback((struct sockaddr *)&a) != want_loopback)
+				continue;
+			p2p_buf ma;
+			p2p_buf_init(&ma);
+			if (p2p_multiaddr_from_sockaddr((struct sockaddr *)&a, &ma) == 0)
+				token_add(&ha->token, &ma);
+			p2p_buf_free(&ma);
+		}
+	}
+	uv_free_interface_addresses(ifs, n_ifs);
 }
 
-static int print_token(host_app *ha) {
-  add_token_addrs(ha, false);
-  add_token_addrs(ha, true);
-  if (ha->token.n_addrs == 0) {
-    tunnel_emit_error(ha->app.events,
-                      "no dialable address to put in the token");
-    return TUNNEL_EXIT_FAILURE;
-  }
-  p2p_buf text, ev;
-  p2p_buf_init(&text);
-  p2p_buf_init(&ev);
-  const char *addrs[TUNNEL_TOKEN_MAX_ADDRS];
-  p2p_buf addr_text[TUNNEL_TOKEN_MAX_ADDRS];
-  char id[P2P_PEERID_STR_MAX];
-  p2p_peerid_to_string(&ha->token.peer, id, sizeof id);
-  for (size_t i = 0; i < ha->token.n_addrs; i++) {
-    p2p_buf_init(&addr_text[i]);
-    p2p_buf bin;
-    p2p_buf_init(&bin);
-    p2p_buf_append(&bin, ha->token.addrs[i].bytes, ha->token.addrs[i].len);
-    p2p_multiaddr_append_peer_id(&bin, ha->token.peer.bytes,
-                                 ha->token.peer.len);
-    if (p2p_multiaddr_to_string(bin.data, bin.len, &addr_text[i]) < 0)
-      p2p_buf_append(&addr_text[i], "?", 2);
-    p2p_buf_free(&bin);
-    addrs[i] = (const char *)addr_text[i].data;
-  }
-  int rc = tunnel_token_encode(&ha->token, &text);
-  if (rc == 0)
-    rc = p2p_buf_append_byte(&text, 0);
-  if (rc == 0)
-    rc = tunnel_event_token(&ev, (const char *)text.data, id, addrs,
-                            ha->token.n_addrs);
-  if (rc == 0) {
-    tunnel_app_say(&ha->app, "host %s forwarding %s to %s", id,
-                   tunnel_network_name(ha->token.network), ha->target_text);
-    for (size_t i = 0; i < ha->token.n_addrs; i++)
-      tunnel_app_say(&ha->app, "listening on %s", addrs[i]);
-    tunnel_app_say(&ha->app, "token: %s", (const char *)text.data);
-    tunnel_emit(ha->app.events, &ev);
-  }
-  for (size_t i = 0; i < ha->token.n_addrs; i++)
-    p2p_buf_free(&addr_text[i]);
-  p2p_buf_free(&text);
-  p2p_buf_free(&ev);
-  return rc == 0 ? 0 : TUNNEL_EXIT_FAILURE;
+static int print_token(host_app *ha)
+{
+	add_token_addrs(ha, false);
+	add_token_addrs(ha, true);
+	if (ha->token.n_addrs == 0) {
+		tunnel_emit_error(ha->app.events,
+		                  "no dialable address to put in the token");
+		return TUNNEL_EXIT_FAILURE;
+	}
+	p2p_buf text, ev;
+	p2p_buf_init(&text);
+	p2p_buf_init(&ev);
+	const char *addrs[TUNNEL_TOKEN_MAX_ADDRS];
+	p2p_buf addr_text[TUNNEL_TOKEN_MAX_ADDRS];
+	char id[P2P_PEERID_STR_MAX];
+	p2p_peerid_to_string(&ha->token.peer, id, sizeof id);
+	for (size_t i = 0; i < ha->token.n_addrs; i++) {
+		p2p_buf_init(&addr_text[i]);
+		p2p_buf bin;
+		p2p_buf_init(&bin);
+		p2p_buf_append(&bin, ha->token.addrs[i].bytes, ha->token.addrs[i].len);
+		p2p_multiaddr_append_peer_id(&bin, ha->token.peer.bytes,
+		                             ha->token.peer.len);
+		if (p2p_multiaddr_to_string(bin.data, bin.len, &addr_text[i]) < 0)
+			p2p_buf_append(&addr_text[i], "?", 2);
+		p2p_buf_free(&bin);
+		addrs[i] = (const char *)addr_text[i].data;
+	}
+	int rc = tunnel_token_encode(&ha->token, &text);
+	if (rc == 0)
+		rc = p2p_buf_append_byte(&text, 0);
+	if (rc == 0)
+		rc = tunnel_event_token(&ev, (const char *)text.data, id, addrs,
+		                        ha->token.n_addrs);
+	if (rc == 0) {
+		tunnel_app_say(&ha->app, "host %s forwarding %s to %s", id,
+		               tunnel_network_name(ha->token.network), ha->target_text);
+		for (size_t i = 0; i < ha->token.n_addrs; i++)
+			tunnel_app_say(&ha->app, "listening on %s", addrs[i]);
+		tunnel_app_say(&ha->app, "token: %s", (const char *)text.data);
+		tunnel_emit(ha->app.events, &ev);
+	}
+	for (size_t i = 0; i < ha->token.n_addrs; i++)
+		p2p_buf_free(&addr_text[i]);
+	p2p_buf_free(&text);
+	p2p_buf_free(&ev);
+	return rc == 0 ? 0 : TUNNEL_EXIT_FAILURE;
 }
 
-static int host_setup(host_app *ha, const tunnel_opts *o,
-                      const char *key_path) {
-  tunnel_acl_init(&ha->acl);
-  for (size_t i = 0; i < o->n_allow; i++) {
-    const char *why = NULL;
-    if (tunnel_acl_add_string(&ha->acl, o->allow[i], &why) < 0) {
-      tunnel_emit_error(ha->app.events, "-allow %s: %s", o->allow[i],
-                        why ? why : "not a peer ID");
-      return TUNNEL_EXIT_USAGE;
-    }
-  }
-  if (resolve_target(ha, o) < 0) {
-    tunnel_emit_error(ha->app.events, "cannot resolve the service address %s",
-                      o->target ? o->target : "127.0.0.1");
-    return TUNNEL_EXIT_USAGE;
-  }
-  if (tunnel_token_init(&ha->token, o->network,
-                        p2p_host_peer_id(ha->app.host)) < 0 ||
-      load_or_create_secret(key_path, ha->token.secret) < 0) {
-    tunnel_emit_error(ha->app.events,
-                      "cannot load or create the token secret next to %s",
-                      key_path);
-    return TUNNEL_EXIT_FAILURE;
-  }
-  static const p2p_host_observer obs = {.on_disconnected = on_conn_closed};
-  if (p2p_host_observe(ha->app.host, &obs, ha) < 0 ||
-      p2p_host_set_handler(ha->app.host, TUNNEL_PROTOCOL, on_tunnel_stream,
-                           ha) < 0) {
-    tunnel_emit_error(ha->app.events, "cannot register the tunnel protocol");
-    return TUNNEL_EXIT_FAILURE;
-  }
-  if (o->network == TUNNEL_NETWORK_UDP) {
-    uint64_t every = o->udp_timeout_ms / 4;
-    every = every < 100 ? 100 : every > 1000 ? 1000 : every;
-    uv_timer_init(ha->app.loop, &ha->idle_timer);
-    ha->idle_timer.data = ha;
-    uv_timer_start(&ha->idle_timer, on_idle_timer, every, every);
-    ha->timer_on = true;
-  }
-  int rc = tunnel_app_listen(&ha->app, HOST_DEFAULT_LISTEN);
-  if (rc)
-    return rc;
-  return print_token(ha);
+static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
+{
+	tunnel_acl_init(&ha->acl);
+	for (size_t i = 0; i < o->n_allow; i++) {
+		const char *why = NULL;
+		if (tunnel_acl_add_string(&ha->acl, o->allow[i], &why) < 0) {
+			tunnel_emit_error(ha->app.events, "-allow %s: %s", o->allow[i],
+			                  why ? why : "not a peer ID");
+			return TUNNEL_EXIT_USAGE;
+		}
+	}
+	if (resolve_target(ha, o) < 0) {
+		tunnel_emit_error(ha->app.events, "cannot resolve the service address %s",
+		                  o->target ? o->target : "127.0.0.1");
+		return TUNNEL_EXIT_USAGE;
+	}
+	if (tunnel_token_init(&ha->token, o->network, p2p_host_peer_id(ha->app.host)) <
+	        0 ||
+	    load_or_create_secret(key_path, ha->token.secret) < 0) {
+		tunnel_emit_error(ha->app.events,
+		                  "cannot load or create the token secret next to %s",
+		                  key_path);
+		return TUNNEL_EXIT_FAILURE;
+	}
+	static const p2p_host_observer obs = {.on_disconnected = on_conn_closed};
+	if (p2p_host_observe(ha->app.host, &obs, ha) < 0 ||
+	    p2p_host_set_handler(ha->app.host, TUNNEL_PROTOCOL, on_tunnel_stream, ha) <
+	        0) {
+		tunnel_emit_error(ha->app.events, "cannot register the tunnel protocol");
+		return TUNNEL_EXIT_FAILURE;
+	}
+	if (o->compat) {
+		if (o->network != TUNNEL_NETWORK_TCP) {
+			tunnel_emit_error(ha->app.events, "-compat serves TCP only");
+			return TUNNEL_EXIT_USAGE;
+		}
+		if (p2p_host_set_handler(ha->app.host, TUNNEL_PROTOCOL_V1,
+		                         on_compat_stream, ha) < 0) {
+			tunnel_emit_error(ha->app.events, "cannot register %s",
+			                  TUNNEL_PROTOCOL_V1);
+			return TUNNEL_EXIT_FAILURE;
+		}
+		tunnel_app_say(
+		    &ha->app,
+		    "-compat: original mtunnel clients get in without a secret");
+	}
+	if (o->network == TUNNEL_NETWORK_UDP) {
+		uint64_t every = o->udp_timeout_ms / 4;
+		every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+		uv_timer_init(ha->app.loop, &ha->idle_timer);
+		ha->idle_timer.data = ha;
+		uv_timer_start(&ha->idle_timer, on_idle_timer, every, every);
+		ha->timer_on = true;
+	}
+	int rc = tunnel_app_listen(&ha->app, HOST_DEFAULT_LISTEN);
+	if (rc)
+		return rc;
+	return print_token(ha);
 }
 
-int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o) {
-  char key_path[TUNNEL_PATH_MAX];
-  if (o->key) {
-    snprintf(key_path, sizeof key_path, "%s", o->key);
-  } else if (tunnel_app_default_key_path(key_path, sizeof key_path) < 0) {
-    tunnel_emit_error(
-        stdout, "no HOME or XDG_CONFIG_HOME for the key file: give -key FILE");
-    return TUNNEL_EXIT_USAGE;
-  }
+int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o)
+{
+	char key_path[TUNNEL_PATH_MAX];
+	if (o->key) {
+		snprintf(key_path, sizeof key_path, "%s", o->key);
+	} else if (tunnel_app_default_key_path(key_path, sizeof key_path) < 0) {
+		tunnel_emit_error(
+		    stdout,
+		    "no HOME or XDG_CONFIG_HOME for the key file: give -key FILE");
+		return TUNNEL_EXIT_USAGE;
+	}
 
-  host_app *ha = calloc(1, sizeof *ha);
-  if (!ha)
-    return TUNNEL_EXIT_FAILURE;
-  int rc = tunnel_app_init(&ha->app, loop, o, key_path, &host_role);
-  if (rc) {
-    free(ha);
-    return rc;
-  }
-  rc = host_setup(ha, o, key_path);
-  if (rc)
-    tunnel_app_stop(&ha->app, rc);
-  uv_run(loop, UV_RUN_DEFAULT);
-  rc = ha->app.exit_code;
-  while (ha->sessions) {
-    host_session *s = ha->sessions;
-    ha->sessions = s->next;
-    free(s);
-  }
-  tunnel_app_free(&ha->app);
-  free(ha);
-  return rc;
+	host_app *ha = calloc(1, sizeof *ha);
+	if (!ha)
+		return TUNNEL_EXIT_FAILURE;
+	int rc = tunnel_app_init(&ha->app, loop, o, key_path, &host_role);
+	if (rc) {
+		free(ha);
+		return rc;
+	}
+	rc = host_setup(ha, o, key_path);
+	if (rc)
+		tunnel_app_stop(&ha->app, rc);
+	uv_run(loop, UV_RUN_DEFAULT);
+	rc = ha->app.exit_code;
+	while (ha->sessions) {
+		host_session *s = ha->sessions;
+		ha->sessions = s->next;
+		free(s);
+	}
+	tunnel_app_free(&ha->app);
+	free(ha);
+	return rc;
 }

@@ -38,7 +38,10 @@ static const char usage_text[] =
     "ephemeral)\n"
     "  -allow PEERID      host: admit only these client peer IDs (repeatable)\n"
     "  -compat            host: also serve original mtunnel clients\n"
-    "                     (/mtunnel/1.0.0, no secret)\n"
+    "                     (/mtunnel/1.0.0, TCP, no secret: anyone who knows\n"
+    "                     the peer ID gets in, unless -allow limits it)\n"
+    "  -connect MULTIADDR client: the host's address, for original mtunnel\n"
+    "                     tokens, which carry none (repeatable)\n"
     "  -udp-timeout SEC   idle UDP flows expire after SEC seconds (default "
     "60)\n"
     "  -v                 more log messages (repeat for debug)\n"
@@ -49,191 +52,215 @@ static const char usage_text[] =
     "Exit status: 0 after SHUTDOWN or a signal, 1 on a runtime failure,\n"
     "2 for a bad command line or token.\n";
 
-const char *tunnel_cli_usage(void) { return usage_text; }
+const char *tunnel_cli_usage(void)
+{
+	return usage_text;
+}
 
-static int fail(char *err, size_t err_len, const char *fmt, ...) {
-  if (err && err_len) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-  }
-  return P2P_EINVAL;
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	if (err && err_len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+	}
+	return P2P_EINVAL;
 }
 
 /* Parses a decimal integer in [lo, hi] filling the whole string. */
-static bool parse_int(const char *s, long lo, long hi, long *out) {
-  char *end;
-  if (!s || !*s || *s == '+' || *s == ' ')
-    return false;
-  long v = strtol(s, &end, 10);
-  if (*end || v < lo || v > hi)
-    return false;
-  *out = v;
-  return true;
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	if (!s || !*s || *s == '+' || *s == ' ')
+		return false;
+	long v = strtol(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
 }
 
-int tunnel_cli_split_hostport(const char *s, char *host_out, size_t host_len,
-                              int *port) {
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s)
-    return P2P_EINVAL;
-  const char *h = s;
-  size_t hl = (size_t)(colon - s);
-  if (h[0] == '[') {
-    if (hl < 3 || h[hl - 1] != ']')
-      return P2P_EINVAL;
-    h++;
-    hl -= 2;
-  } else if (memchr(h, ':', hl)) {
-    return P2P_EINVAL; /* a bare IPv6 address needs brackets */
-  }
-  long p;
-  if (hl + 1 > host_len || !parse_int(colon + 1, 1, 65535, &p))
-    return P2P_EINVAL;
-  memcpy(host_out, h, hl);
-  host_out[hl] = '\0';
-  *port = (int)p;
-  return P2P_OK;
+int tunnel_cli_split_hostport(const char *s, char *host_out, size_t host_len, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return P2P_EINVAL;
+	const char *h = s;
+	size_t hl = (size_t)(colon - s);
+	if (h[0] == '[') {
+		if (hl < 3 || h[hl - 1] != ']')
+			return P2P_EINVAL;
+		h++;
+		hl -= 2;
+	} else if (memchr(h, ':', hl)) {
+		return P2P_EINVAL; /* a bare IPv6 address needs brackets */
+	}
+	long p;
+	if (hl + 1 > host_len || !parse_int(colon + 1, 1, 65535, &p))
+		return P2P_EINVAL;
+	memcpy(host_out, h, hl);
+	host_out[hl] = '\0';
+	*port = (int)p;
+	return P2P_OK;
 }
 
 enum flag_kind { FLAG_BOOL, FLAG_VALUE };
 
 static const struct {
-  const char *name;
-  enum flag_kind kind;
+	const char *name;
+	enum flag_kind kind;
 } flags[] = {
-    {"help", FLAG_BOOL},  {"h", FLAG_BOOL},        {"version", FLAG_BOOL},
-    {"v", FLAG_BOOL},     {"q", FLAG_BOOL},        {"compat", FLAG_BOOL},
-    {"port", FLAG_VALUE}, {"target", FLAG_VALUE},  {"token", FLAG_VALUE},
-    {"bind", FLAG_VALUE}, {"network", FLAG_VALUE}, {"listen", FLAG_VALUE},
-    {"key", FLAG_VALUE},  {"allow", FLAG_VALUE},   {"udp-timeout", FLAG_VALUE},
+    {"help", FLAG_BOOL},     {"h", FLAG_BOOL},        {"version", FLAG_BOOL},
+    {"v", FLAG_BOOL},        {"q", FLAG_BOOL},        {"compat", FLAG_BOOL},
+    {"port", FLAG_VALUE},    {"target", FLAG_VALUE},  {"token", FLAG_VALUE},
+    {"bind", FLAG_VALUE},    {"network", FLAG_VALUE}, {"listen", FLAG_VALUE},
+    {"key", FLAG_VALUE},     {"allow", FLAG_VALUE},   {"udp-timeout", FLAG_VALUE},
+    {"connect", FLAG_VALUE},
 };
 
 static int apply(tunnel_opts *o, const char *name, const char *val, char *err,
-                 size_t err_len) {
-  long n;
-  if (!strcmp(name, "help") || !strcmp(name, "h")) {
-    o->help = true;
-  } else if (!strcmp(name, "version")) {
-    o->version = true;
-  } else if (!strcmp(name, "v")) {
-    if (o->verbosity < 0)
-      o->verbosity = 0;
-    o->verbosity++;
-  } else if (!strcmp(name, "q")) {
-    o->verbosity = -1;
-  } else if (!strcmp(name, "compat")) {
-    o->compat = true;
-  } else if (!strcmp(name, "port")) {
-    if (!parse_int(val, 0, 65535, &n))
-      return fail(err, err_len,
-                  "-port wants a number from 0 to 65535, not \"%s\"", val);
-    o->port = (int)n;
-  } else if (!strcmp(name, "target")) {
-    char h[256];
-    int p;
-    if (tunnel_cli_split_hostport(val, h, sizeof h, &p) < 0)
-      return fail(err, err_len, "-target wants HOST:PORT, not \"%s\"", val);
-    o->target = val;
-  } else if (!strcmp(name, "token")) {
-    o->token = val;
-  } else if (!strcmp(name, "bind")) {
-    o->bind = val;
-  } else if (!strcmp(name, "network")) {
-    if (tunnel_network_parse(val, &o->network) < 0)
-      return fail(err, err_len, "-network is tcp or udp, not \"%s\"", val);
-    o->network_set = true;
-  } else if (!strcmp(name, "listen")) {
-    if (o->n_listen == TUNNEL_CLI_MAX_LISTEN)
-      return fail(err, err_len, "at most %d -listen addresses",
-                  TUNNEL_CLI_MAX_LISTEN);
-    o->listen[o->n_listen++] = val;
-  } else if (!strcmp(name, "key")) {
-    o->key = val;
-  } else if (!strcmp(name, "allow")) {
-    if (o->n_allow == TUNNEL_CLI_MAX_ALLOW)
-      return fail(err, err_len, "at most %d -allow peer IDs",
-                  TUNNEL_CLI_MAX_ALLOW);
-    o->allow[o->n_allow++] = val;
-  } else if (!strcmp(name, "udp-timeout")) {
-    if (!parse_int(val, 1, TUNNEL_UDP_TIMEOUT_MAX_S, &n))
-      return fail(err, err_len,
-                  "-udp-timeout wants seconds from 1 to %d, not \"%s\"",
-                  TUNNEL_UDP_TIMEOUT_MAX_S, val);
-    o->udp_timeout_ms = (uint64_t)n * 1000;
-  }
-  return P2P_OK;
+                 size_t err_len)
+{
+	long n;
+	if (!strcmp(name, "help") || !strcmp(name, "h")) {
+		o->help = true;
+	} else if (!strcmp(name, "version")) {
+		o->version = true;
+	} else if (!strcmp(name, "v")) {
+		if (o->verbosity < 0)
+			o->verbosity = 0;
+		o->verbosity++;
+	} else if (!strcmp(name, "q")) {
+		o->verbosity = -1;
+	} else if (!strcmp(name, "compat")) {
+		o->compat = true;
+	} else if (!strcmp(name, "port")) {
+		if (!parse_int(val, 0, 65535, &n))
+			return fail(err, err_len,
+			            "-port wants a number from 0 to 65535, not \"%s\"",
+			            val);
+		o->port = (int)n;
+	} else if (!strcmp(name, "target")) {
+		char h[256];
+		int p;
+		if (tunnel_cli_split_hostport(val, h, sizeof h, &p) < 0)
+			return fail(err, err_len, "-target wants HOST:PORT, not \"%s\"",
+			            val);
+		o->target = val;
+	} else if (!strcmp(name, "token")) {
+		o->token = val;
+	} else if (!strcmp(name, "bind")) {
+		o->bind = val;
+	} else if (!strcmp(name, "network")) {
+		if (tunnel_network_parse(val, &o->network) < 0)
+			return fail(err, err_len, "-network is tcp or udp, not \"%s\"",
+			            val);
+		o->network_set = true;
+	} else if (!strcmp(name, "listen")) {
+		if (o->n_listen == TUNNEL_CLI_MAX_LISTEN)
+			return fail(err, err_len, "at most %d -listen addresses",
+			            TUNNEL_CLI_MAX_LISTEN);
+		o->listen[o->n_listen++] = val;
+	} else if (!strcmp(name, "key")) {
+		o->key = val;
+	} else if (!strcmp(name, "allow")) {
+		if (o->n_allow == TUNNEL_CLI_MAX_ALLOW)
+			return fail(err, err_len, "at most %d -allow peer IDs",
+			            TUNNEL_CLI_MAX_ALLOW);
+		o->allow[o->n_allow++] = val;
+	} else if (!strcmp(name, "connect")) {
+		if (o->n_connect == TUNNEL_CLI_MAX_CONNECT)
+			return fail(err, err_len, "at most %d -connect addresses",
+			            TUNNEL_CLI_MAX_CONNECT);
+		o->connect[o->n_connect++] = val;
+	} else if (!strcmp(name, "udp-timeout")) {
+		if (!parse_int(val, 1, TUNNEL_UDP_TIMEOUT_MAX_S, &n))
+			return fail(err, err_len,
+			            "-udp-timeout wants seconds from 1 to %d, not \"%s\"",
+			            TUNNEL_UDP_TIMEOUT_MAX_S, val);
+		o->udp_timeout_ms = (uint64_t)n * 1000;
+	}
+	return P2P_OK;
 }
 
 int tunnel_cli_parse(tunnel_opts *o, int argc, char *const *argv, char *err,
-                     size_t err_len) {
-  memset(o, 0, sizeof *o);
-  o->network = TUNNEL_NETWORK_TCP;
-  o->port = -1;
-  o->udp_timeout_ms = TUNNEL_UDP_TIMEOUT_DEFAULT_MS;
-  if (err && err_len)
-    err[0] = '\0';
+                     size_t err_len)
+{
+	memset(o, 0, sizeof *o);
+	o->network = TUNNEL_NETWORK_TCP;
+	o->port = -1;
+	o->udp_timeout_ms = TUNNEL_UDP_TIMEOUT_DEFAULT_MS;
+	if (err && err_len)
+		err[0] = '\0';
 
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    if (arg[0] != '-' || arg[1] == '\0')
-      return fail(err, err_len, "unexpected argument \"%s\"", arg);
-    const char *name = arg + 1;
-    if (*name == '-')
-      name++;
-    const char *eq = strchr(name, '=');
-    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
-    int k = -1;
-    for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++)
-      if (strlen(flags[j].name) == name_len &&
-          !strncmp(flags[j].name, name, name_len))
-        k = (int)j;
-    if (k < 0)
-      return fail(err, err_len, "unknown flag \"%s\" (see --help)", arg);
-    const char *val = NULL;
-    if (flags[k].kind == FLAG_VALUE) {
-      if (eq)
-        val = eq + 1;
-      else if (i + 1 < argc)
-        val = argv[++i];
-      else
-        return fail(err, err_len, "flag -%s needs a value", flags[k].name);
-    } else if (eq) {
-      if (!strcmp(eq + 1, "false"))
-        continue;
-      if (strcmp(eq + 1, "true"))
-        return fail(err, err_len, "flag -%s takes no value", flags[k].name);
-    }
-    int rc = apply(o, flags[k].name, val, err, err_len);
-    if (rc < 0)
-      return rc;
-  }
-  if (o->help || o->version)
-    return P2P_OK;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-' || arg[1] == '\0')
+			return fail(err, err_len, "unexpected argument \"%s\"", arg);
+		const char *name = arg + 1;
+		if (*name == '-')
+			name++;
+		const char *eq = strchr(name, '=');
+		size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+		int k = -1;
+		for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++)
+			if (strlen(flags[j].name) == name_len &&
+			    !strncmp(flags[j].name, name, name_len))
+				k = (int)j;
+		if (k < 0)
+			return fail(err, err_len, "unknown flag \"%s\" (see --help)",
+			            arg);
+		const char *val = NULL;
+		if (flags[k].kind == FLAG_VALUE) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return fail(err, err_len, "flag -%s needs a value",
+				            flags[k].name);
+		} else if (eq) {
+			if (!strcmp(eq + 1, "false"))
+				continue;
+			if (strcmp(eq + 1, "true"))
+				return fail(err, err_len, "flag -%s takes no value",
+				            flags[k].name);
+		}
+		int rc = apply(o, flags[k].name, val, err, err_len);
+		if (rc < 0)
+			return rc;
+	}
+	if (o->help || o->version)
+		return P2P_OK;
 
-  o->role = o->token ? TUNNEL_ROLE_CLIENT : TUNNEL_ROLE_HOST;
-  if (o->role == TUNNEL_ROLE_HOST) {
-    if (o->bind)
-      return fail(err, err_len, "-bind is for the client (with -token)");
-    if (o->port == 0)
-      return fail(err, err_len,
-                  "the host needs the service's port: -port 1..65535");
-    if (o->port < 0 && !o->target)
-      return fail(
-          err, err_len,
-          "nothing to expose: give -port PORT (host) or -token TOKEN (client)");
-    if (o->port > 0 && o->target)
-      return fail(err, err_len, "give -port or -target, not both");
-  } else {
-    if (o->target)
-      return fail(err, err_len, "-target is for the host (without -token)");
-    if (o->compat || o->n_allow)
-      return fail(err, err_len, "-compat and -allow are for the host");
-    if (o->port < 0)
-      o->port = 0;
-    if (!o->bind)
-      o->bind = "127.0.0.1";
-  }
-  return P2P_OK;
+	o->role = o->token ? TUNNEL_ROLE_CLIENT : TUNNEL_ROLE_HOST;
+	if (o->role == TUNNEL_ROLE_HOST) {
+		if (o->bind)
+			return fail(err, err_len,
+			            "-bind is for the client (with -token)");
+		if (o->port == 0)
+			return fail(err, err_len,
+			            "the host needs the service's port: -port 1..65535");
+		if (o->port < 0 && !o->target)
+			return fail(err, err_len,
+			            "nothing to expose: give -port PORT (host) or -token "
+			            "TOKEN (client)");
+		if (o->port > 0 && o->target)
+			return fail(err, err_len, "give -port or -target, not both");
+		if (o->n_connect)
+			return fail(err, err_len,
+			            "-connect is for the client (with -token)");
+	} else {
+		if (o->target)
+			return fail(err, err_len,
+			            "-target is for the host (without -token)");
+		if (o->compat || o->n_allow)
+			return fail(err, err_len, "-compat and -allow are for the host");
+		if (o->port < 0)
+			o->port = 0;
+		if (!o->bind)
+			o->bind = "127.0.0.1";
+	}
+	return P2P_OK;
 }

@@ -11,37 +11,40 @@
 
 #include "tunnel/token.h"
 
-#define TUNNEL_CLI_MAX_LISTEN 8 /* -listen flags */
-#define TUNNEL_CLI_MAX_ALLOW 64 /* -allow flags */
-#define TUNNEL_CLI_ERR_MAX 256
+#define TUNNEL_CLI_MAX_LISTEN         8  /* -listen flags */
+#define TUNNEL_CLI_MAX_ALLOW          64 /* -allow flags */
+#define TUNNEL_CLI_MAX_CONNECT        8  /* -connect flags */
+#define TUNNEL_CLI_ERR_MAX            256
 #define TUNNEL_UDP_TIMEOUT_DEFAULT_MS 60000
-#define TUNNEL_UDP_TIMEOUT_MAX_S 86400
+#define TUNNEL_UDP_TIMEOUT_MAX_S      86400
 
 typedef enum tunnel_role {
-  TUNNEL_ROLE_HOST = 0,   /* no -token: expose a local service */
-  TUNNEL_ROLE_CLIENT = 1, /* -token: reach a host's service */
+	TUNNEL_ROLE_HOST = 0,   /* no -token: expose a local service */
+	TUNNEL_ROLE_CLIENT = 1, /* -token: reach a host's service */
 } tunnel_role;
 
 /* Every string points into argv (borrowed). */
 typedef struct tunnel_opts {
-  bool help;
-  bool version;
-  tunnel_role role;
-  int verbosity; /* -1 with -q, 0 by default, +1 per -v */
-  tunnel_network network;
-  bool network_set;   /* -network was given */
-  int port;           /* -1 when not given */
-  const char *target; /* host: HOST:PORT to forward to; NULL: 127.0.0.1:port */
-  const char *token;  /* client */
-  const char *bind;   /* client: local address; default 127.0.0.1 */
-  const char *listen[TUNNEL_CLI_MAX_LISTEN];
-  size_t n_listen;
-  const char
-      *key; /* identity file; NULL: default (host) or ephemeral (client) */
-  const char *allow[TUNNEL_CLI_MAX_ALLOW];
-  size_t n_allow;
-  bool compat;             /* host: also serve /mtunnel/1.0.0 */
-  uint64_t udp_timeout_ms; /* idle UDP flows expire after this */
+	bool help;
+	bool version;
+	tunnel_role role;
+	int verbosity; /* -1 with -q, 0 by default, +1 per -v */
+	tunnel_network network;
+	bool network_set;   /* -network was given */
+	int port;           /* -1 when not given */
+	const char *target; /* host: HOST:PORT to forward to; NULL: 127.0.0.1:port */
+	const char *token;  /* client */
+	const char *bind;   /* client: local address; default 127.0.0.1 */
+	const char *listen[TUNNEL_CLI_MAX_LISTEN];
+	size_t n_listen;
+	const char *key; /* identity file; NULL: default (host) or ephemeral (client) */
+	const char *allow[TUNNEL_CLI_MAX_ALLOW];
+	size_t n_allow;
+	/* client: more addresses of the host (original tokens carry none) */
+	const char *connect[TUNNEL_CLI_MAX_CONNECT];
+	size_t n_connect;
+	bool compat;             /* host: also serve /mtunnel/1.0.0 */
+	uint64_t udp_timeout_ms; /* idle UDP flows expire after this */
 } tunnel_opts;
 
 /* Parses argv[1..argc). Returns P2P_OK, or P2P_EINVAL with a sentence in
@@ -55,7 +58,6 @@ const char *tunnel_cli_usage(void);
 
 /* Splits "HOST:PORT" or "[V6]:PORT" into host (NUL-terminated, into
  * host_out[0..host_len)) and port. P2P_EINVAL if malformed. */
-int tunnel_cli_split_hostport(const char *s, char *host_out, size_t host_len,
-                              int *port);
+int tunnel_cli_split_hostport(const char *s, char *host_out, size_t host_len, int *port);
 
 #endif

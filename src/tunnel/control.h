@@ -20,8 +20,8 @@ typedef void (*tunnel_control_cmd_cb)(const tunnel_cmd *cmd, void *user);
 
 /* Starts reading commands from fd (0 for stdin); events go to out. A
  * malformed line gets an ERROR event on out and no callback. */
-int tunnel_control_new(tunnel_control **out, uv_loop_t *loop, int fd,
-                       FILE *events, tunnel_control_cmd_cb cb, void *user);
+int tunnel_control_new(tunnel_control **out, uv_loop_t *loop, int fd, FILE *events,
+                       tunnel_control_cmd_cb cb, void *user);
 /* Stops reading; the memory goes once libuv has closed the handle. */
 void tunnel_control_close(tunnel_control *c);
 

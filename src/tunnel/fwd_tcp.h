@@ -25,43 +25,49 @@
 #include "p2p/stream.h"
 #include "tunnel/header.h"
 
+/* Bytes held from a headerless stream while the service is connecting. */
+#define TUNNEL_FWD_EARLY_MAX (1024 * 1024)
+
 typedef struct tunnel_tcp_fwd tunnel_tcp_fwd;
 
 typedef struct tunnel_tcp_fwd_hooks {
-  /* Stream bytes before forwarding started. Set *used to the bytes the
-   * header took (they are consumed); the hook may call
-   * tunnel_tcp_fwd_start (the rest is then forwarded) or _abort. Bytes
-   * left over while still not forwarding abort the tunnel. */
-  void (*on_header)(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
-                    size_t *used);
-  /* The tunnel is over; f is freed when this returns. */
-  void (*on_done)(tunnel_tcp_fwd *f);
+	/* Stream bytes before forwarding started. Set *used to the bytes the
+	 * header took (they are consumed); the hook may call
+	 * tunnel_tcp_fwd_start (the rest is then forwarded) or _abort. Bytes
+	 * left over while still not forwarding abort the tunnel. Without this
+	 * hook (no header: /mtunnel/1.0.0) early bytes are held, up to
+	 * TUNNEL_FWD_EARLY_MAX, and forwarded once the tunnel starts. */
+	void (*on_header)(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
+	                  size_t *used);
+	/* The tunnel is over; f is freed when this returns. */
+	void (*on_done)(tunnel_tcp_fwd *f);
 } tunnel_tcp_fwd_hooks;
 
 struct tunnel_tcp_fwd {
-  uv_tcp_t sock;      /* the local end; sock.data is f */
-  p2p_stream *stream; /* NULL before it is set and after its on_close */
-  const tunnel_tcp_fwd_hooks *hooks;
-  void *owner;                 /* the role's app, for the hooks */
-  void *session;               /* the role's per-peer record, or NULL */
-  tunnel_tcp_fwd *prev, *next; /* the owner's list */
+	uv_tcp_t sock;      /* the local end; sock.data is f */
+	p2p_stream *stream; /* NULL before it is set and after its on_close */
+	const tunnel_tcp_fwd_hooks *hooks;
+	void *owner;                 /* the role's app, for the hooks */
+	void *session;               /* the role's per-peer record, or NULL */
+	tunnel_tcp_fwd *prev, *next; /* the owner's list */
 
-  /* For the role, during the header phase. */
-  tunnel_header_reader header;
-  uv_connect_t connect_req; /* host: connecting to the service */
-  bool stream_pending;      /* client: p2p_host_new_stream in flight */
+	/* For the role, during the header phase. */
+	tunnel_header_reader header;
+	uv_connect_t connect_req; /* host: connecting to the service */
+	bool stream_pending;      /* client: p2p_host_new_stream in flight */
+	p2p_buf early;            /* held bytes (no on_header hook), not yet consumed */
 
-  bool forwarding;
-  bool sock_closing; /* uv_close called */
-  bool sock_reading;
-  bool sock_eof;      /* the local side sent EOF; we half-closed the stream */
-  bool stream_fin;    /* the stream's peer half-closed; socket shutdown asked */
-  bool shutdown_done; /* our socket shutdown completed */
-  bool sock_closed;
-  bool done;
-  uv_shutdown_t shutdown_req;
-  uint64_t bytes_to_stream; /* read from the socket, written to the stream */
-  uint64_t bytes_to_sock;   /* from the stream, written to the socket */
+	bool forwarding;
+	bool sock_closing; /* uv_close called */
+	bool sock_reading;
+	bool sock_eof;      /* the local side sent EOF; we half-closed the stream */
+	bool stream_fin;    /* the stream's peer half-closed; socket shutdown asked */
+	bool shutdown_done; /* our socket shutdown completed */
+	bool sock_closed;
+	bool done;
+	uv_shutdown_t shutdown_req;
+	uint64_t bytes_to_stream; /* read from the socket, written to the stream */
+	uint64_t bytes_to_sock;   /* from the stream, written to the socket */
 };
 
 /* Allocates f with an initialized (unconnected) socket. */

@@ -6,135 +6,147 @@
 
 #include "p2p/error.h"
 
-bool tunnel_udp_flow_maybe_done(tunnel_udp_flow *f) {
-  if (f->done || !f->sock_closed || f->stream || f->stream_pending)
-    return false;
-  f->done = true;
-  if (f->hooks->on_done)
-    f->hooks->on_done(f);
-  tunnel_header_reader_close(&f->header);
-  tunnel_udp_decoder_close(&f->dec);
-  p2p_buf_free(&f->queue);
-  free(f);
-  return true;
+bool tunnel_udp_flow_maybe_done(tunnel_udp_flow *f)
+{
+	if (f->done || !f->sock_closed || f->stream || f->stream_pending)
+		return false;
+	f->done = true;
+	if (f->hooks->on_done)
+		f->hooks->on_done(f);
+	tunnel_header_reader_close(&f->header);
+	tunnel_udp_decoder_close(&f->dec);
+	p2p_buf_free(&f->queue);
+	free(f);
+	return true;
 }
 
-static void on_own_sock_closed(uv_handle_t *h) {
-  tunnel_udp_flow *f = h->data;
-  f->sock_closed = true;
-  tunnel_udp_flow_maybe_done(f);
+static void on_own_sock_closed(uv_handle_t *h)
+{
+	tunnel_udp_flow *f = h->data;
+	f->sock_closed = true;
+	tunnel_udp_flow_maybe_done(f);
 }
 
-static void close_own_sock(tunnel_udp_flow *f) {
-  if (f->owns_sock && !uv_is_closing((uv_handle_t *)&f->own_sock))
-    uv_close((uv_handle_t *)&f->own_sock, on_own_sock_closed);
+static void close_own_sock(tunnel_udp_flow *f)
+{
+	if (f->owns_sock && !uv_is_closing((uv_handle_t *)&f->own_sock))
+		uv_close((uv_handle_t *)&f->own_sock, on_own_sock_closed);
 }
 
-void tunnel_udp_flow_abort(tunnel_udp_flow *f) {
-  f->closing = true;
-  if (f->stream)
-    p2p_stream_reset(f->stream);
-  close_own_sock(f);
+void tunnel_udp_flow_abort(tunnel_udp_flow *f)
+{
+	f->closing = true;
+	if (f->stream)
+		p2p_stream_reset(f->stream);
+	close_own_sock(f);
 }
 
-void tunnel_udp_flow_close(tunnel_udp_flow *f) {
-  if (f->closing)
-    return;
-  f->closing = true;
-  /* Half-close: the far side sees the end and closes too; the stream's
-   * on_close then frees the flow. */
-  if (f->stream)
-    p2p_stream_close(f->stream);
-  close_own_sock(f);
+void tunnel_udp_flow_close(tunnel_udp_flow *f)
+{
+	if (f->closing)
+		return;
+	f->closing = true;
+	/* Half-close: the far side sees the end and closes too; the stream's
+	 * on_close then frees the flow. */
+	if (f->stream)
+		p2p_stream_close(f->stream);
+	close_own_sock(f);
 }
 
-uint64_t tunnel_udp_flow_idle_ms(const tunnel_udp_flow *f) {
-  return uv_now(f->loop) - f->last_active;
+uint64_t tunnel_udp_flow_idle_ms(const tunnel_udp_flow *f)
+{
+	return uv_now(f->loop) - f->last_active;
 }
 
 /* A datagram from the stream to the local socket. UDP may drop, so a
  * socket that cannot take it now loses it. */
-static void deliver(tunnel_udp_flow *f, const uint8_t *d, size_t len) {
-  if (f->closing)
-    return;
-  uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
-  const struct sockaddr *to =
-      f->owns_sock ? NULL : (const struct sockaddr *)&f->peer;
-  if (uv_udp_try_send(f->sock, &b, 1, to) < 0) {
-    f->dropped++;
-    return;
-  }
-  f->dgrams_to_sock++;
-  f->bytes_to_sock += len;
-  f->last_active = uv_now(f->loop);
+static void deliver(tunnel_udp_flow *f, const uint8_t *d, size_t len)
+{
+	if (f->closing)
+		return;
+	uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
+	const struct sockaddr *to =
+	    f->owns_sock ? NULL : (const struct sockaddr *)&f->peer;
+	if (uv_udp_try_send(f->sock, &b, 1, to) < 0) {
+		f->dropped++;
+		return;
+	}
+	f->dgrams_to_sock++;
+	f->bytes_to_sock += len;
+	f->last_active = uv_now(f->loop);
 }
 
-static void decode_all(tunnel_udp_flow *f, const uint8_t *data, size_t len) {
-  while (len) {
-    size_t used = 0;
-    const uint8_t *d;
-    size_t dl;
-    int rc = tunnel_udp_decode(&f->dec, data, len, &used, &d, &dl);
-    data += used;
-    len -= used;
-    if (rc == P2P_EAGAIN)
-      return;
-    if (rc < 0) {
-      tunnel_udp_flow_abort(f); /* a broken frame: the stream is lost */
-      return;
-    }
-    deliver(f, d, dl);
-    if (!used && len)
-      return; /* cannot happen: every frame takes a byte */
-  }
+static void decode_all(tunnel_udp_flow *f, const uint8_t *data, size_t len)
+{
+	while (len) {
+		size_t used = 0;
+		const uint8_t *d;
+		size_t dl;
+		int rc = tunnel_udp_decode(&f->dec, data, len, &used, &d, &dl);
+		data += used;
+		len -= used;
+		if (rc == P2P_EAGAIN)
+			return;
+		if (rc < 0) {
+			tunnel_udp_flow_abort(f); /* a broken frame: the stream is lost */
+			return;
+		}
+		deliver(f, d, dl);
+		if (!used && len)
+			return; /* cannot happen: every frame takes a byte */
+	}
 }
 
-static void on_stream_data(p2p_stream *s, const uint8_t *data, size_t len,
-                           void *user) {
-  tunnel_udp_flow *f = user;
-  size_t total = len;
-  if (!f->forwarding) {
-    size_t used = 0;
-    if (f->hooks->on_header)
-      f->hooks->on_header(f, data, len, &used);
-    if (used > len)
-      used = len;
-    data += used;
-    len -= used;
-    if (len && !f->forwarding) {
-      tunnel_udp_flow_abort(f);
-      return;
-    }
-  }
-  if (len && !f->closing)
-    decode_all(f, data, len);
-  /* Everything was delivered, copied or dropped. */
-  if (f->stream)
-    p2p_stream_consume(f->stream, total);
+static void on_stream_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
+{
+	tunnel_udp_flow *f = user;
+	size_t total = len;
+	if (!f->forwarding) {
+		size_t used = 0;
+		if (f->hooks->on_header)
+			f->hooks->on_header(f, data, len, &used);
+		if (used > len)
+			used = len;
+		data += used;
+		len -= used;
+		if (len && !f->forwarding) {
+			tunnel_udp_flow_abort(f);
+			return;
+		}
+	}
+	if (len && !f->closing)
+		decode_all(f, data, len);
+	/* Everything was delivered, copied or dropped. */
+	if (f->stream)
+		p2p_stream_consume(f->stream, total);
 }
 
-static void on_stream_drain(p2p_stream *s, void *user) {
-  tunnel_udp_flow *f = user;
-  f->congested = false;
-  f->congested_bytes = 0;
+static void on_stream_drain(p2p_stream *s, void *user)
+{
+	tunnel_udp_flow *f = user;
+	f->congested = false;
+	f->congested_bytes = 0;
 }
 
-static void on_stream_fin(p2p_stream *s, void *user) {
-  tunnel_udp_flow_close(user);
+static void on_stream_fin(p2p_stream *s, void *user)
+{
+	tunnel_udp_flow_close(user);
 }
 
-static void on_stream_reset(p2p_stream *s, int err, void *user) {
-  tunnel_udp_flow *f = user;
-  f->closing = true;
-  close_own_sock(f);
+static void on_stream_reset(p2p_stream *s, int err, void *user)
+{
+	tunnel_udp_flow *f = user;
+	f->closing = true;
+	close_own_sock(f);
 }
 
-static void on_stream_close(p2p_stream *s, void *user) {
-  tunnel_udp_flow *f = user;
-  f->stream = NULL;
-  f->closing = true;
-  close_own_sock(f);
-  tunnel_udp_flow_maybe_done(f);
+static void on_stream_close(p2p_stream *s, void *user)
+{
+	tunnel_udp_flow *f = user;
+	f->stream = NULL;
+	f->closing = true;
+	close_own_sock(f);
+	tunnel_udp_flow_maybe_done(f);
 }
 
 static const p2p_stream_callbacks flow_stream_cb = {
@@ -145,144 +157,152 @@ static const p2p_stream_callbacks flow_stream_cb = {
     .on_close = on_stream_close,
 };
 
-static tunnel_udp_flow *
-flow_alloc(uv_loop_t *loop, const tunnel_udp_flow_hooks *hooks, void *owner) {
-  tunnel_udp_flow *f = calloc(1, sizeof *f);
-  if (!f)
-    return NULL;
-  f->loop = loop;
-  f->hooks = hooks;
-  f->owner = owner;
-  f->sock_closed = true;
-  tunnel_header_reader_init(&f->header);
-  tunnel_udp_decoder_init(&f->dec);
-  p2p_buf_init(&f->queue);
-  f->last_active = uv_now(loop);
-  return f;
+static tunnel_udp_flow *flow_alloc(uv_loop_t *loop, const tunnel_udp_flow_hooks *hooks,
+                                   void *owner)
+{
+	tunnel_udp_flow *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->loop = loop;
+	f->hooks = hooks;
+	f->owner = owner;
+	f->sock_closed = true;
+	tunnel_header_reader_init(&f->header);
+	tunnel_udp_decoder_init(&f->dec);
+	p2p_buf_init(&f->queue);
+	f->last_active = uv_now(loop);
+	return f;
 }
 
-int tunnel_udp_flow_new_client(tunnel_udp_flow **out, uv_loop_t *loop,
-                               uv_udp_t *sock, const struct sockaddr *peer,
-                               const tunnel_udp_flow_hooks *hooks,
-                               void *owner) {
-  tunnel_udp_flow *f = flow_alloc(loop, hooks, owner);
-  if (!f)
-    return P2P_ENOMEM;
-  f->sock = sock;
-  memcpy(&f->peer, peer,
-         peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                     : sizeof(struct sockaddr_in));
-  *out = f;
-  return P2P_OK;
+int tunnel_udp_flow_new_client(tunnel_udp_flow **out, uv_loop_t *loop, uv_udp_t *sock,
+                               const struct sockaddr *peer,
+                               const tunnel_udp_flow_hooks *hooks, void *owner)
+{
+	tunnel_udp_flow *f = flow_alloc(loop, hooks, owner);
+	if (!f)
+		return P2P_ENOMEM;
+	f->sock = sock;
+	memcpy(&f->peer, peer,
+	       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                   : sizeof(struct sockaddr_in));
+	*out = f;
+	return P2P_OK;
 }
 
-static void on_own_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  buf->base = malloc(TUNNEL_UDP_RECV_MAX);
-  buf->len = buf->base ? TUNNEL_UDP_RECV_MAX : 0;
+static void on_own_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	buf->base = malloc(TUNNEL_UDP_RECV_MAX);
+	buf->len = buf->base ? TUNNEL_UDP_RECV_MAX : 0;
 }
 
 static void on_own_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags) {
-  tunnel_udp_flow *f = h->data;
-  /* n == 0 with addr NULL means nothing more to read now. */
-  if (n >= 0 && addr && !(flags & UV_UDP_PARTIAL))
-    tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
-  free(buf->base);
+                        const struct sockaddr *addr, unsigned flags)
+{
+	tunnel_udp_flow *f = h->data;
+	/* n == 0 with addr NULL means nothing more to read now. */
+	if (n >= 0 && addr && !(flags & UV_UDP_PARTIAL))
+		tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
+	free(buf->base);
 }
 
 int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
                              const struct sockaddr *target,
-                             const tunnel_udp_flow_hooks *hooks, void *owner) {
-  tunnel_udp_flow *f = flow_alloc(loop, hooks, owner);
-  if (!f)
-    return P2P_ENOMEM;
-  if (uv_udp_init(loop, &f->own_sock) < 0) {
-    tunnel_udp_flow_maybe_done(f);
-    return P2P_EIO;
-  }
-  f->own_sock.data = f;
-  f->owns_sock = true;
-  f->sock_closed = false;
-  f->sock = &f->own_sock;
-  int rc = uv_udp_connect(&f->own_sock, target);
-  if (rc == 0) {
-    int sz = TUNNEL_UDP_SOCK_BUFFER;
-    uv_recv_buffer_size((uv_handle_t *)&f->own_sock, &sz);
-    sz = TUNNEL_UDP_SOCK_BUFFER;
-    uv_send_buffer_size((uv_handle_t *)&f->own_sock, &sz);
-  }
-  if (rc < 0) {
-    close_own_sock(f); /* frees f from the loop */
-    return P2P_EIO;
-  }
-  *out = f;
-  return P2P_OK;
+                             const tunnel_udp_flow_hooks *hooks, void *owner)
+{
+	tunnel_udp_flow *f = flow_alloc(loop, hooks, owner);
+	if (!f)
+		return P2P_ENOMEM;
+	if (uv_udp_init(loop, &f->own_sock) < 0) {
+		tunnel_udp_flow_maybe_done(f);
+		return P2P_EIO;
+	}
+	f->own_sock.data = f;
+	f->owns_sock = true;
+	f->sock_closed = false;
+	f->sock = &f->own_sock;
+	int rc = uv_udp_connect(&f->own_sock, target);
+	if (rc == 0) {
+		int sz = TUNNEL_UDP_SOCK_BUFFER;
+		uv_recv_buffer_size((uv_handle_t *)&f->own_sock, &sz);
+		sz = TUNNEL_UDP_SOCK_BUFFER;
+		uv_send_buffer_size((uv_handle_t *)&f->own_sock, &sz);
+	}
+	if (rc < 0) {
+		close_own_sock(f); /* frees f from the loop */
+		return P2P_EIO;
+	}
+	*out = f;
+	return P2P_OK;
 }
 
-void tunnel_udp_flow_set_stream(tunnel_udp_flow *f, p2p_stream *s) {
-  f->stream = s;
-  p2p_stream_set_callbacks(s, &flow_stream_cb, f);
+void tunnel_udp_flow_set_stream(tunnel_udp_flow *f, p2p_stream *s)
+{
+	f->stream = s;
+	p2p_stream_set_callbacks(s, &flow_stream_cb, f);
 }
 
-int tunnel_udp_flow_start(tunnel_udp_flow *f) {
-  if (f->closing || !f->stream)
-    return P2P_ECLOSED;
-  f->forwarding = true;
-  if (f->owns_sock &&
-      uv_udp_recv_start(&f->own_sock, on_own_alloc, on_own_recv) < 0) {
-    tunnel_udp_flow_abort(f);
-    return P2P_EIO;
-  }
-  if (f->queue.len) {
-    int rc = p2p_stream_write(f->stream, f->queue.data, f->queue.len);
-    p2p_buf_reset(&f->queue);
-    if (rc < 0) {
-      tunnel_udp_flow_abort(f);
-      return rc;
-    }
-    f->congested = rc == 0;
-  }
-  return P2P_OK;
+int tunnel_udp_flow_start(tunnel_udp_flow *f)
+{
+	if (f->closing || !f->stream)
+		return P2P_ECLOSED;
+	f->forwarding = true;
+	if (f->owns_sock &&
+	    uv_udp_recv_start(&f->own_sock, on_own_alloc, on_own_recv) < 0) {
+		tunnel_udp_flow_abort(f);
+		return P2P_EIO;
+	}
+	if (f->queue.len) {
+		int rc = p2p_stream_write(f->stream, f->queue.data, f->queue.len);
+		p2p_buf_reset(&f->queue);
+		if (rc < 0) {
+			tunnel_udp_flow_abort(f);
+			return rc;
+		}
+		f->congested = rc == 0;
+	}
+	return P2P_OK;
 }
 
-void tunnel_udp_flow_send(tunnel_udp_flow *f, const uint8_t *data, size_t len) {
-  if (f->closing || len > TUNNEL_UDP_MAX_DATAGRAM) {
-    f->dropped++;
-    return;
-  }
-  f->last_active = uv_now(f->loop);
-  if (!f->forwarding) {
-    if (f->queue.len + len + P2P_UVARINT_MAX_LEN > TUNNEL_UDP_FLOW_QUEUE_MAX ||
-        tunnel_udp_encode(data, len, &f->queue) < 0) {
-      f->dropped++;
-      return;
-    }
-    f->dgrams_to_stream++;
-    f->bytes_to_stream += len;
-    return;
-  }
-  if (!f->stream ||
-      (f->congested && f->congested_bytes + len > TUNNEL_UDP_FLOW_QUEUE_MAX)) {
-    f->dropped++;
-    return;
-  }
-  p2p_buf frame;
-  p2p_buf_init(&frame);
-  int rc = tunnel_udp_encode(data, len, &frame);
-  size_t frame_len = frame.len;
-  if (rc == 0)
-    rc = p2p_stream_write(f->stream, frame.data, frame.len);
-  p2p_buf_free(&frame);
-  if (rc < 0) {
-    f->dropped++;
-    if (rc != P2P_ELIMIT)
-      tunnel_udp_flow_abort(f);
-    return;
-  }
-  if (rc == 0 || f->congested) {
-    f->congested = true;
-    f->congested_bytes += frame_len;
-  }
-  f->dgrams_to_stream++;
-  f->bytes_to_stream += len;
+void tunnel_udp_flow_send(tunnel_udp_flow *f, const uint8_t *data, size_t len)
+{
+	if (f->closing || len > TUNNEL_UDP_MAX_DATAGRAM) {
+		f->dropped++;
+		return;
+	}
+	f->last_active = uv_now(f->loop);
+	if (!f->forwarding) {
+		if (f->queue.len + len + P2P_UVARINT_MAX_LEN >
+		        TUNNEL_UDP_FLOW_QUEUE_MAX ||
+		    tunnel_udp_encode(data, len, &f->queue) < 0) {
+			f->dropped++;
+			return;
+		}
+		f->dgrams_to_stream++;
+		f->bytes_to_stream += len;
+		return;
+	}
+	if (!f->stream ||
+	    (f->congested && f->congested_bytes + len > TUNNEL_UDP_FLOW_QUEUE_MAX)) {
+		f->dropped++;
+		return;
+	}
+	p2p_buf frame;
+	p2p_buf_init(&frame);
+	int rc = tunnel_udp_encode(data, len, &frame);
+	size_t frame_len = frame.len;
+	if (rc == 0)
+		rc = p2p_stream_write(f->stream, frame.data, frame.len);
+	p2p_buf_free(&frame);
+	if (rc < 0) {
+		f->dropped++;
+		if (rc != P2P_ELIMIT)
+			tunnel_udp_flow_abort(f);
+		return;
+	}
+	if (rc == 0 || f->congested) {
+		f->congested = true;
+		f->congested_bytes += frame_len;
+	}
+	f->dgrams_to_stream++;
+	f->bytes_to_stream += len;
 }

@@ -35,48 +35,48 @@
 typedef struct tunnel_udp_flow tunnel_udp_flow;
 
 typedef struct tunnel_udp_flow_hooks {
-  /* As in fwd_tcp.h: stream bytes before forwarding; set *used. */
-  void (*on_header)(tunnel_udp_flow *f, const uint8_t *data, size_t len,
-                    size_t *used);
-  /* The flow is over; f is freed when this returns. */
-  void (*on_done)(tunnel_udp_flow *f);
+	/* As in fwd_tcp.h: stream bytes before forwarding; set *used. */
+	void (*on_header)(tunnel_udp_flow *f, const uint8_t *data, size_t len,
+	                  size_t *used);
+	/* The flow is over; f is freed when this returns. */
+	void (*on_done)(tunnel_udp_flow *f);
 } tunnel_udp_flow_hooks;
 
 struct tunnel_udp_flow {
-  p2p_stream *stream;
-  const tunnel_udp_flow_hooks *hooks;
-  void *owner;
-  void *session;
-  tunnel_udp_flow *prev, *next; /* the owner's list */
-  tunnel_header_reader header;
-  tunnel_udp_decoder dec;
-  uv_loop_t *loop;
+	p2p_stream *stream;
+	const tunnel_udp_flow_hooks *hooks;
+	void *owner;
+	void *session;
+	tunnel_udp_flow *prev, *next; /* the owner's list */
+	tunnel_header_reader header;
+	tunnel_udp_decoder dec;
+	uv_loop_t *loop;
 
-  /* Where datagrams from the stream go: the client's shared socket and
-   * the source address, or the host's own connected socket. */
-  uv_udp_t *sock;
-  struct sockaddr_storage peer;
-  bool owns_sock;
-  uv_udp_t own_sock;
-  bool sock_closed; /* own_sock closed, or never had one */
+	/* Where datagrams from the stream go: the client's shared socket and
+	 * the source address, or the host's own connected socket. */
+	uv_udp_t *sock;
+	struct sockaddr_storage peer;
+	bool owns_sock;
+	uv_udp_t own_sock;
+	bool sock_closed; /* own_sock closed, or never had one */
 
-  bool stream_pending;
-  bool forwarding;
-  bool congested;         /* the stream said 0: limited writes until on_drain */
-  size_t congested_bytes; /* written since; dropped past
-                             TUNNEL_UDP_FLOW_QUEUE_MAX */
-  bool closing;
-  bool done;
-  p2p_buf queue;        /* frames waiting for the host's OK */
-  uint64_t last_active; /* uv_now of the last datagram either way */
-  uint64_t dgrams_to_stream, dgrams_to_sock, dropped;
-  uint64_t bytes_to_stream, bytes_to_sock;
+	bool stream_pending;
+	bool forwarding;
+	bool congested;         /* the stream said 0: limited writes until on_drain */
+	size_t congested_bytes; /* written since; dropped past
+	                           TUNNEL_UDP_FLOW_QUEUE_MAX */
+	bool closing;
+	bool done;
+	p2p_buf queue;        /* frames waiting for the host's OK */
+	uint64_t last_active; /* uv_now of the last datagram either way */
+	uint64_t dgrams_to_stream, dgrams_to_sock, dropped;
+	uint64_t bytes_to_stream, bytes_to_sock;
 };
 
 /* A client flow for datagrams from `peer`, replying through the shared
  * socket `sock`. */
-int tunnel_udp_flow_new_client(tunnel_udp_flow **out, uv_loop_t *loop,
-                               uv_udp_t *sock, const struct sockaddr *peer,
+int tunnel_udp_flow_new_client(tunnel_udp_flow **out, uv_loop_t *loop, uv_udp_t *sock,
+                               const struct sockaddr *peer,
                                const tunnel_udp_flow_hooks *hooks, void *owner);
 /* A host flow with its own socket connected to `target`. */
 int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,

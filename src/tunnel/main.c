@@ -11,35 +11,36 @@
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
 
-int main(int argc, char **argv) {
-  tunnel_opts o;
-  char err[TUNNEL_CLI_ERR_MAX];
-  if (tunnel_cli_parse(&o, argc, argv, err, sizeof err) < 0) {
-    fprintf(stderr, "tunnel: %s\n", err);
-    tunnel_emit_error(stdout, "%s", err);
-    return TUNNEL_EXIT_USAGE;
-  }
-  if (o.help) {
-    fputs(tunnel_cli_usage(), stdout);
-    return TUNNEL_EXIT_OK;
-  }
-  if (o.version) {
-    printf("tunnel %s\n", P2P_VERSION);
-    return TUNNEL_EXIT_OK;
-  }
-  /* A peer or local program that goes away must not kill us. */
-  signal(SIGPIPE, SIG_IGN);
+int main(int argc, char **argv)
+{
+	tunnel_opts o;
+	char err[TUNNEL_CLI_ERR_MAX];
+	if (tunnel_cli_parse(&o, argc, argv, err, sizeof err) < 0) {
+		fprintf(stderr, "tunnel: %s\n", err);
+		tunnel_emit_error(stdout, "%s", err);
+		return TUNNEL_EXIT_USAGE;
+	}
+	if (o.help) {
+		fputs(tunnel_cli_usage(), stdout);
+		return TUNNEL_EXIT_OK;
+	}
+	if (o.version) {
+		printf("tunnel %s\n", P2P_VERSION);
+		return TUNNEL_EXIT_OK;
+	}
+	/* A peer or local program that goes away must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 
-  uv_loop_t loop;
-  if (uv_loop_init(&loop) < 0) {
-    tunnel_emit_error(stdout, "cannot start the event loop");
-    return TUNNEL_EXIT_FAILURE;
-  }
-  int rc = o.role == TUNNEL_ROLE_CLIENT ? tunnel_client_main(&loop, &o)
-                                        : tunnel_host_main(&loop, &o);
-  /* Drain what closing left behind, then free the loop. */
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&loop) != 0 && o.verbosity > 0)
-    fprintf(stderr, "tunnel: handles left open at exit\n");
-  return rc;
+	uv_loop_t loop;
+	if (uv_loop_init(&loop) < 0) {
+		tunnel_emit_error(stdout, "cannot start the event loop");
+		return TUNNEL_EXIT_FAILURE;
+	}
+	int rc = o.role == TUNNEL_ROLE_CLIENT ? tunnel_client_main(&loop, &o)
+	                                      : tunnel_host_main(&loop, &o);
+	/* Drain what closing left behind, then free the loop. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0 && o.verbosity > 0)
+		fprintf(stderr, "tunnel: handles left open at exit\n");
+	return rc;
 }

@@ -77,6 +77,11 @@ static void test_client(void **state)
 	    PARSE(&o, err, "-token", "AAAA", "-port", "9000", "-bind", "::1"), P2P_OK);
 	assert_int_equal(o.port, 9000);
 	assert_string_equal(o.bind, "::1");
+	assert_int_equal(PARSE(&o, err, "-token", "AAAA", "-connect",
+	                       "/ip4/127.0.0.1/tcp/1", "--connect=/ip4/127.0.0.1/tcp/2"),
+	                 P2P_OK);
+	assert_int_equal(o.n_connect, 2);
+	assert_string_equal(o.connect[1], "/ip4/127.0.0.1/tcp/2");
 }
 
 static void test_help_version(void **state)
@@ -113,6 +118,8 @@ static void test_errors(void **state)
 	assert_int_equal(PARSE(&o, err, "-port", "1", "-bind", "127.0.0.1"), P2P_EINVAL);
 	assert_int_equal(PARSE(&o, err, "-token", "A", "-target", "a:2"), P2P_EINVAL);
 	assert_int_equal(PARSE(&o, err, "-token", "A", "-compat"), P2P_EINVAL);
+	assert_int_equal(PARSE(&o, err, "-port", "1", "-connect", "/ip4/127.0.0.1/tcp/1"),
+	                 P2P_EINVAL);
 	assert_int_equal(PARSE(&o, err, "-port", "1", "-udp-timeout", "0"), P2P_EINVAL);
 	assert_int_equal(PARSE(&o, err, "-port", "1", "-v=maybe"), P2P_EINVAL);
 	assert_int_equal(PARSE(&o, err, "-port", "1", "stray"), P2P_EINVAL);
