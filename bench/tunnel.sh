@@ -6,18 +6,19 @@
 #
 # Environment:
 #   BYTES=1073741824     bytes per throughput run (default 1 GiB)
+#   ROUNDS=3             throughput rounds (each relay once per round, in
+#                        turn); the best of each relay is reported
 #   IDLE_CONNS=1000      concurrent idle tunneled connections for the RSS row
 #   RTT_COUNT=2000       1-byte round trips for the latency rows
 #   SKIP_BUILD=1         use the existing tunnel in the build directory
 #   BENCH_BUILD_DIR=DIR  build/use tunnel in DIR instead of build/release
-#   KEEP_HOST=1          after the 1 GiB tunnel transfer, print the host's
-#                        PID and wait for Enter (to attach perf by hand)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build/release}
 BYTES=${BYTES:-1073741824}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 RTT_COUNT=${RTT_COUNT:-2000}
+ROUNDS=${ROUNDS:-3}
 HELPER=$ROOT/bench/tunnel_helper.py
 # The issue's goals (issue 4): ratios in percent, memory in MiB, latency in us.
 GOAL_VS_SSH_PCT=130
@@ -108,6 +109,10 @@ wait_file() {
 	done
 	return 1
 }
+# cpu_cs PID: user + system CPU time so far, in clock ticks (1/100 s).
+cpu_cs() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 rss_mib() {
 	awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
@@ -173,32 +178,27 @@ start_tunnel() {
 
 # transfer NAME PORT: BYTES through PORT to the sink; sets MBS ("-" on failure).
 transfer() {
-	local name=$1 port=$2
+	local name=$1 port=$2 log="$TMP/send-${1// /_}.log"
 	echo "== $name: $((BYTES >> 20)) MiB" >&2
 	MBS="-"
-	if timeout 300 python3 "$HELPER" send "$port" "$BYTES" >"$TMP/send-$name.log" 2>&1; then
-		MBS=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["mb_per_s"])' \
-			"$TMP/send-$name.log")
+	if timeout 300 python3 "$HELPER" send "$port" "$BYTES" >>"$log" 2>&1; then
+		MBS=$(tail -n 1 "$log" | python3 -c 'import json, sys; print(json.load(sys.stdin)["mb_per_s"])')
 	else
-		failed "$name: the transfer did not complete ($(tail -n 1 "$TMP/send-$name.log"))"
+		failed "$name: the transfer did not complete ($(tail -n 1 "$log"))"
 	fi
 }
+# best A B: the larger of two MB/s figures ("-" counts as nothing).
+best() {
+	python3 -c 'import sys
+v = [float(x) for x in sys.argv[1:] if x != "-"]
+print(max(v) if v else "-")' "$1" "$2"
+}
 
-# --- 1. throughput ----------------------------------------------------------
-transfer direct "$SINK_PORT"
-DIRECT_MBS=$MBS
-
+# --- 1. throughput: every relay up, then ROUNDS rounds of one transfer each --
 start_tunnel bulk "$SINK_PORT"
-transfer tunnel "$PORT"
-TUNNEL_MBS=$MBS
-if [ -n "${KEEP_HOST:-}" ]; then
-	echo "host PID $HOST_PID, client port $PORT; press Enter to go on" >&2
-	read -r _
-fi
-stop "$CLIENT_PID"
-stop "$HOST_PID"
+BULK_HOST_PID=$HOST_PID BULK_CLIENT_PID=$CLIENT_PID TUNNEL_PORT=$PORT
 
-SSH_MBS="-"
+SSH_PORT=""
 if [ "$(id -u)" -ne 0 ]; then
 	failed "ssh -L: not measured (the sshd needs root)"
 else
@@ -226,46 +226,65 @@ else
 	start sshd /usr/sbin/sshd -D -f "$TMP/ssh/sshd_config" -e
 	SSHD_PID=$LAST_PID
 	helper wait-listen "$SSHD_PORT" "$START_WAIT_S" || die "the sshd did not start"
-	SSH_FWD_PORT=$(helper free-port)
+	SSH_PORT=$(helper free-port)
 	start ssh ssh -N -p "$SSHD_PORT" -i "$TMP/ssh/client_key" \
 		-c chacha20-poly1305@openssh.com \
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
 		-o BatchMode=yes -o ExitOnForwardFailure=yes -o Compression=no \
-		-L "127.0.0.1:$SSH_FWD_PORT:127.0.0.1:$SINK_PORT" root@127.0.0.1
+		-L "127.0.0.1:$SSH_PORT:127.0.0.1:$SINK_PORT" root@127.0.0.1
 	SSH_PID=$LAST_PID
-	helper wait-listen "$SSH_FWD_PORT" "$START_WAIT_S" || die "ssh -L did not start"
-	transfer "ssh -L" "$SSH_FWD_PORT"
-	SSH_MBS=$MBS
-	stop "$SSH_PID"
-	pkill -TERM -P "$SSHD_PID" 2>/dev/null || true
-	stop "$SSHD_PID"
-	SSHD_PID=""
+	helper wait-listen "$SSH_PORT" "$START_WAIT_S" || die "ssh -L did not start"
 fi
 
 SOCAT_PORT=$(helper free-port)
 start socat socat "TCP-LISTEN:$SOCAT_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$SINK_PORT"
 SOCAT_PID=$LAST_PID
 helper wait-listen "$SOCAT_PORT" "$START_WAIT_S" || die "socat did not start"
-transfer socat "$SOCAT_PORT"
-SOCAT_MBS=$MBS
+
+DIRECT_MBS="-" TUNNEL_MBS="-" SSH_MBS="-" SOCAT_MBS="-"
+HOST_CPU0=$(cpu_cs "$BULK_HOST_PID") CLIENT_CPU0=$(cpu_cs "$BULK_CLIENT_PID")
+for round in $(seq "$ROUNDS"); do
+	echo "== round $round of $ROUNDS" >&2
+	transfer direct "$SINK_PORT"
+	DIRECT_MBS=$(best "$DIRECT_MBS" "$MBS")
+	transfer tunnel "$TUNNEL_PORT"
+	TUNNEL_MBS=$(best "$TUNNEL_MBS" "$MBS")
+	if [ -n "$SSH_PORT" ]; then
+		transfer "ssh -L" "$SSH_PORT"
+		SSH_MBS=$(best "$SSH_MBS" "$MBS")
+	fi
+	transfer socat "$SOCAT_PORT"
+	SOCAT_MBS=$(best "$SOCAT_MBS" "$MBS")
+done
+# CPU seconds per GiB: steadier than MB/s when the machine is shared.
+per_gib() {
+	python3 -c "print(f'{($1) / 100 / ($ROUNDS * $BYTES / 2**30):.2f}')"
+}
+HOST_CPU=$(per_gib "$(cpu_cs "$BULK_HOST_PID") - $HOST_CPU0")
+CLIENT_CPU=$(per_gib "$(cpu_cs "$BULK_CLIENT_PID") - $CLIENT_CPU0")
+
 stop "$SOCAT_PID"
+if [ -n "$SSH_PORT" ]; then
+	stop "$SSH_PID"
+	pkill -TERM -P "$SSHD_PID" 2>/dev/null || true
+	stop "$SSHD_PID"
+	SSHD_PID=""
+fi
+stop "$BULK_CLIENT_PID"
+stop "$BULK_HOST_PID"
 
 # --- 3. latency (first, on a fresh tunnel) ----------------------------------
 start_tunnel echo "$ECHO_PORT"
-echo "== 1-byte echo, $RTT_COUNT round trips, direct and through the tunnel" >&2
-rtt() { # rtt NAME PORT: sets MED and P90 ("-" on failure)
-	MED="-" P90="-"
-	if timeout 120 python3 "$HELPER" rtt "$2" "$RTT_COUNT" >"$TMP/rtt-$1.log" 2>&1; then
-		read -r MED P90 < <(python3 -c 'import json, sys
-r = json.load(open(sys.argv[1])); print(r["median_us"], r["p90_us"])' "$TMP/rtt-$1.log")
-	else
-		failed "echo $1: $(tail -n 1 "$TMP/rtt-$1.log")"
-	fi
-}
-rtt direct "$ECHO_PORT"
-DIRECT_MED=$MED DIRECT_P90=$P90
-rtt tunnel "$PORT"
-TUNNEL_MED=$MED TUNNEL_P90=$P90
+echo "== 1-byte echo, $RTT_COUNT round trips each, direct and through the tunnel" >&2
+DIRECT_MED="-" DIRECT_P90="-" TUNNEL_MED="-" TUNNEL_P90="-"
+if timeout 120 python3 "$HELPER" rtt "$ECHO_PORT" "$PORT" "$RTT_COUNT" >"$TMP/rtt.log" 2>&1; then
+	read -r DIRECT_MED DIRECT_P90 TUNNEL_MED TUNNEL_P90 < <(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["direct"]["median_us"], r["direct"]["p90_us"], r["tunnel"]["median_us"], r["tunnel"]["p90_us"])' \
+		"$TMP/rtt.log")
+else
+	failed "1-byte echo: $(tail -n 1 "$TMP/rtt.log")"
+fi
 ADDED_US=$(python3 -c 'import sys
 try: print(f"{float(sys.argv[1]) - float(sys.argv[2]):.1f}")
 except ValueError: print("-")' "$TUNNEL_MED" "$DIRECT_MED")
@@ -292,11 +311,12 @@ stop "$HOST_PID"
 
 # --- report -----------------------------------------------------------------
 echo
-printf '%-52s %10s\n' "one TCP connection, $((BYTES >> 20)) MiB, 127.0.0.1" "MB/s"
+printf '%-52s %10s\n' "one TCP connection, $((BYTES >> 20)) MiB, best of $ROUNDS" "MB/s"
 printf '%-52s %10s\n' "direct, no relay (what the sender/sink can do)" "$DIRECT_MBS"
 printf '%-52s %10s\n' "tunnel (client -> Noise+Yamux -> host)" "$TUNNEL_MBS"
 printf '%-52s %10s\n' "ssh -L (chacha20-poly1305@openssh.com)" "$SSH_MBS"
 printf '%-52s %10s\n' "socat relay (no crypto)" "$SOCAT_MBS"
+echo "tunnel CPU time per GiB: host ${HOST_CPU} s, client ${CLIENT_CPU} s"
 echo
 r_ssh=$(ratio "$TUNNEL_MBS" "$SSH_MBS")
 r_socat=$(ratio "$TUNNEL_MBS" "$SOCAT_MBS")
@@ -317,7 +337,7 @@ printf '%-30s %6s MiB (%s MiB before)   goal < %s MiB   %s\n' "host RSS" "$HOST_
 	"$HOST_RSS_BEFORE" "$GOAL_RSS_MIB" "$rss_verdict"
 printf '%-30s %6s MiB (%s MiB before)\n' "client RSS" "$CLIENT_RSS" "$CLIENT_RSS_BEFORE"
 echo
-echo "1-byte echo, $RTT_COUNT round trips on one connection (us)   median     p90"
+echo "1-byte echo, $RTT_COUNT round trips each, alternating (us)    median     p90"
 printf '%-52s %7s %7s\n' "direct to the echo service" "$DIRECT_MED" "$DIRECT_P90"
 printf '%-52s %7s %7s\n' "through the tunnel" "$TUNNEL_MED" "$TUNNEL_P90"
 printf '%-52s %7s   goal < %s us   %s\n' "added by the tunnel" "$ADDED_US" "$GOAL_ADDED_US" \

@@ -7,8 +7,10 @@
   send PORT N            connect, send N bytes from a 1 MiB buffer, wait for
                          the sink's reply; print {"bytes","seconds","mb_per_s"}
   echo PORTFILE          serve: echo every byte back (one thread, epoll)
-  rtt PORT COUNT         COUNT 1-byte round trips on one connection; print
-                         {"count","median_us","p90_us","min_us"}
+  rtt DIRECT_PORT TUNNEL_PORT COUNT
+                         COUNT 1-byte round trips on each of two connections,
+                         alternating; print {"count","direct":{"median_us",
+                         "p90_us","min_us"},"tunnel":{...}}
   hold PORT N READYFILE RELEASEFILE
                          open N connections, push 1 byte through each and
                          read it back, write the number that worked to
@@ -142,26 +144,33 @@ def echo(portfile):
             conn.setblocking(False)
 
 
-def rtt(port, count):
-    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for _ in range(100):  # warm-up: stream open, caches, page faults
-        s.sendall(b"x")
-        recv_exact(s, 1)
-    samples = []
-    for _ in range(count):
-        t0 = time.perf_counter_ns()
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            print("rtt: wrong echo", file=sys.stderr)
-            return 1
-        samples.append(time.perf_counter_ns() - t0)
-    s.close()
-    samples.sort()
-    print(json.dumps({"count": count,
-                      "median_us": round(statistics.median(samples) / 1000, 1),
-                      "p90_us": round(samples[int(0.9 * len(samples))] / 1000, 1),
-                      "min_us": round(samples[0] / 1000, 1)}))
+def rtt(direct_port, tunnel_port, count):
+    """Alternates round trips on the two connections so that both see the
+    same load on a shared machine."""
+    socks = []
+    for port in (direct_port, tunnel_port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        socks.append(s)
+    samples = ([], [])
+    for i in range(100 + count):  # 100 warm-up rounds: stream open, caches
+        for k, s in enumerate(socks):
+            t0 = time.perf_counter_ns()
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                print("rtt: wrong echo or EOF", file=sys.stderr)
+                return 1
+            if i >= 100:
+                samples[k].append(time.perf_counter_ns() - t0)
+    out = {"count": count}
+    for name, v in zip(("direct", "tunnel"), samples):
+        v.sort()
+        out[name] = {"median_us": round(statistics.median(v) / 1000, 1),
+                     "p90_us": round(v[int(0.9 * len(v))] / 1000, 1),
+                     "min_us": round(v[0] / 1000, 1)}
+    for s in socks:
+        s.close()
+    print(json.dumps(out))
     return 0
 
 
@@ -259,7 +268,7 @@ def main(argv):
     if cmd == "echo":
         return echo(args[0])
     if cmd == "rtt":
-        return rtt(int(args[0]), int(args[1]))
+        return rtt(int(args[0]), int(args[1]), int(args[2]))
     if cmd == "hold":
         return hold(int(args[0]), int(args[1]), args[2], args[3])
     if cmd == "free-port":
