@@ -35,7 +35,7 @@ typedef struct client_app {
 	bool udp_open;
 	tunnel_udp_flow *flows;
 	size_t n_flows;
-	uv_timer_t idle_timer;
+	uv_timer_t sweep_timer;
 	bool timer_on;
 	char udp_buf[TUNNEL_UDP_RECV_MAX]; /* one datagram, handled at once */
 	/* The connection to the host, for reconnecting. */
@@ -404,9 +404,14 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 		tunnel_udp_flow_send(f, (const uint8_t *)buf->base, (size_t)n);
 }
 
-static void on_idle_timer(uv_timer_t *t)
+static void on_sweep(uv_timer_t *t)
 {
 	client_app *ca = t->data;
+	size_t n = tunnel_tcp_fwd_sweep(ca->fwds, uv_now(t->loop));
+	if (n)
+		tunnel_emit_error(ca->app.events,
+		                  "host %s did not answer %zu tunnel request(s)",
+		                  ca->host_id, n);
 	for (tunnel_udp_flow *f = ca->flows; f; f = f->next)
 		if (!f->closing && !f->stream_pending &&
 		    tunnel_udp_flow_idle_ms(f) >= ca->app.opts->udp_timeout_ms)
@@ -471,7 +476,7 @@ static void client_on_stop(tunnel_app *app)
 	}
 	if (ca->timer_on) {
 		ca->timer_on = false;
-		uv_close((uv_handle_t *)&ca->idle_timer, NULL);
+		uv_close((uv_handle_t *)&ca->sweep_timer, NULL);
 	}
 	if (ca->retry_timer_on) {
 		ca->retry_timer_on = false;
@@ -507,14 +512,6 @@ static int listen_local(client_app *ca, const tunnel_opts *o)
 			uv_send_buffer_size((uv_handle_t *)&ca->udp, &sz);
 			rc = uv_udp_recv_start(&ca->udp, on_udp_alloc, on_udp_recv);
 		}
-		if (rc == 0) {
-			uint64_t every = o->udp_timeout_ms / 4;
-			every = every < 100 ? 100 : every > 1000 ? 1000 : every;
-			uv_timer_init(ca->app.loop, &ca->idle_timer);
-			ca->idle_timer.data = ca;
-			uv_timer_start(&ca->idle_timer, on_idle_timer, every, every);
-			ca->timer_on = true;
-		}
 	} else {
 		uv_tcp_init(ca->app.loop, &ca->listener);
 		ca->listener.data = ca;
@@ -523,6 +520,14 @@ static int listen_local(client_app *ca, const tunnel_opts *o)
 		if (rc == 0)
 			rc = uv_listen((uv_stream_t *)&ca->listener, CLIENT_BACKLOG,
 			               on_local_conn);
+	}
+	if (rc == 0) {
+		uint64_t every = o->udp_timeout_ms / 4;
+		every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+		uv_timer_init(ca->app.loop, &ca->sweep_timer);
+		ca->sweep_timer.data = ca;
+		uv_timer_start(&ca->sweep_timer, on_sweep, every, every);
+		ca->timer_on = true;
 	}
 	if (rc < 0) {
 		tunnel_emit_error(ca->app.events, "cannot listen on %s port %d: %s",

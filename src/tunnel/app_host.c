@@ -44,7 +44,7 @@ typedef struct host_app {
 	tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
 	tunnel_udp_flow *flows; /* live UDP flows */
 	size_t n_flows;
-	uv_timer_t idle_timer; /* expires idle UDP flows */
+	uv_timer_t sweep_timer; /* expires idle UDP flows and stuck tunnels */
 	bool timer_on;
 } host_app;
 
@@ -376,9 +376,13 @@ static void on_udp_stream(host_app *ha, p2p_stream *s)
 	tunnel_udp_flow_set_stream(f, s);
 }
 
-static void on_idle_timer(uv_timer_t *t)
+static void on_sweep(uv_timer_t *t)
 {
 	host_app *ha = t->data;
+	size_t n = tunnel_tcp_fwd_sweep(ha->fwds, uv_now(t->loop));
+	if (n)
+		tunnel_app_say(&ha->app, "dropped %zu tunnel(s) stuck before forwarding",
+		               n);
 	for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
 		if (!f->closing &&
 		    tunnel_udp_flow_idle_ms(f) >= ha->app.opts->udp_timeout_ms)
@@ -462,7 +466,7 @@ static void host_on_stop(tunnel_app *app)
 		tunnel_udp_flow_abort(f);
 	if (ha->timer_on) {
 		ha->timer_on = false;
-		uv_close((uv_handle_t *)&ha->idle_timer, NULL);
+		uv_close((uv_handle_t *)&ha->sweep_timer, NULL);
 	}
 }
 
@@ -701,14 +705,12 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 		    &ha->app,
 		    "-compat: original mtunnel clients get in without a secret");
 	}
-	if (o->network == TUNNEL_NETWORK_UDP) {
-		uint64_t every = o->udp_timeout_ms / 4;
-		every = every < 100 ? 100 : every > 1000 ? 1000 : every;
-		uv_timer_init(ha->app.loop, &ha->idle_timer);
-		ha->idle_timer.data = ha;
-		uv_timer_start(&ha->idle_timer, on_idle_timer, every, every);
-		ha->timer_on = true;
-	}
+	uint64_t every = o->udp_timeout_ms / 4;
+	every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+	uv_timer_init(ha->app.loop, &ha->sweep_timer);
+	ha->sweep_timer.data = ha;
+	uv_timer_start(&ha->sweep_timer, on_sweep, every, every);
+	ha->timer_on = true;
 	int rc = tunnel_app_listen(&ha->app, HOST_DEFAULT_LISTEN);
 	if (rc)
 		return rc;

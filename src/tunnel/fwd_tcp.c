@@ -257,6 +257,7 @@ int tunnel_tcp_fwd_new(tunnel_tcp_fwd **out, uv_loop_t *loop,
 	f->owner = owner;
 	tunnel_header_reader_init(&f->header);
 	p2p_buf_init(&f->early);
+	f->started = uv_now(loop);
 	*out = f;
 	return P2P_OK;
 }
@@ -283,4 +284,18 @@ int tunnel_tcp_fwd_start(tunnel_tcp_fwd *f)
 		p2p_buf_free(&f->early);
 	}
 	return P2P_OK;
+}
+
+size_t tunnel_tcp_fwd_sweep(tunnel_tcp_fwd *first, uint64_t now)
+{
+	size_t n = 0;
+	for (tunnel_tcp_fwd *f = first; f; f = f->next) {
+		if (f->forwarding || f->timed_out || f->stream_pending ||
+		    now - f->started < TUNNEL_HEADER_TIMEOUT_MS)
+			continue;
+		f->timed_out = true;
+		tunnel_tcp_fwd_abort(f);
+		n++;
+	}
+	return n;
 }

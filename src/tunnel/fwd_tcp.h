@@ -25,6 +25,10 @@
 #include "p2p/stream.h"
 #include "tunnel/header.h"
 
+/* A tunnel that has not started forwarding this long after it was made
+ * (no header, no answer, a refusal the peer never closes) is aborted by
+ * its owner's sweep (tunnel_tcp_fwd_sweep). */
+#define TUNNEL_HEADER_TIMEOUT_MS 10000
 /* Bytes held from a headerless stream while the service is connecting. */
 #define TUNNEL_FWD_EARLY_MAX (1024 * 1024)
 
@@ -65,6 +69,8 @@ struct tunnel_tcp_fwd {
 	bool shutdown_done; /* our socket shutdown completed */
 	bool sock_closed;
 	bool done;
+	bool timed_out;
+	uint64_t started; /* uv_now when made */
 	uv_shutdown_t shutdown_req;
 	uint64_t bytes_to_stream; /* read from the socket, written to the stream */
 	uint64_t bytes_to_sock;   /* from the stream, written to the socket */
@@ -82,6 +88,10 @@ void tunnel_tcp_fwd_abort(tunnel_tcp_fwd *f);
 /* Closes the socket only (a tunnel that never started); the stream, if
  * any, is handled by the caller (write a refusal, then p2p_stream_close). */
 void tunnel_tcp_fwd_close_sock(tunnel_tcp_fwd *f);
+/* Aborts every tunnel of the list starting at `first` that is past
+ * TUNNEL_HEADER_TIMEOUT_MS without forwarding (an open in flight aside);
+ * returns how many. */
+size_t tunnel_tcp_fwd_sweep(tunnel_tcp_fwd *first, uint64_t now);
 /* Frees f if both sides are gone (after on_done); for roles whose pending
  * operation (stream_pending) just finished. Returns true if it did. */
 bool tunnel_tcp_fwd_maybe_done(tunnel_tcp_fwd *f);
