@@ -208,7 +208,7 @@ int p2p_multiaddr_validate(const uint8_t *bin, size_t len)
 	if (len > P2P_MULTIADDR_MAX_LEN)
 		return P2P_ETOOBIG;
 	size_t off = 0, count = 0;
-	p2p_multiaddr_component c;
+	p2p_multiaddr_component c = {0};
 	int rc;
 	while ((rc = p2p_multiaddr_next(bin, len, &off, &c)) == 1) {
 		if (++count > P2P_MULTIADDR_MAX_COMPONENTS)
