@@ -33,7 +33,7 @@ SSHD_PID=""
 FAILED=()
 
 cleanup() {
-	local rc=$? p i
+	local rc=$? p alive
 	# The sshd forks a process per session: end those (its children) first.
 	if [ -n "$SSHD_PID" ]; then
 		pkill -TERM -P "$SSHD_PID" 2>/dev/null || true
@@ -41,7 +41,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		alive=0
 		for p in "${PIDS[@]}"; do
 			kill -0 "$p" 2>/dev/null && alive=1
@@ -87,9 +87,8 @@ start() {
 }
 # stop PID: SIGTERM and wait (the trap catches anything left).
 stop() {
-	local i
 	kill -TERM "$1" 2>/dev/null || true
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -102,8 +101,7 @@ stop() {
 	PIDS=("${keep[@]}")
 }
 wait_file() {
-	local i
-	for i in $(seq $((START_WAIT_S * 20))); do
+	for _ in $(seq $((START_WAIT_S * 20))); do
 		[ -s "$1" ] && return 0
 		sleep 0.05
 	done
