@@ -107,7 +107,7 @@ wait_file() {
 	done
 	return 1
 }
-# cpu_cs PID: user + system CPU time so far, in clock ticks (1/100 s).
+# cpu_cs PID: user + system CPU time so far, in clock ticks (CLK_TCK a second).
 cpu_cs() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
@@ -256,7 +256,7 @@ for round in $(seq "$ROUNDS"); do
 done
 # CPU seconds per GiB: steadier than MB/s when the machine is shared.
 per_gib() {
-	python3 -c "print(f'{($1) / 100 / ($ROUNDS * $BYTES / 2**30):.2f}')"
+	python3 -c "print(f'{($1) / $(getconf CLK_TCK) / ($ROUNDS * $BYTES / 2**30):.2f}')"
 }
 HOST_CPU=$(per_gib "$(cpu_cs "$BULK_HOST_PID") - $HOST_CPU0")
 CLIENT_CPU=$(per_gib "$(cpu_cs "$BULK_CLIENT_PID") - $CLIENT_CPU0")
