@@ -89,6 +89,7 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 	p2p_host_config cfg;
 	p2p_host_config_init(&cfg);
 	cfg.log = app->log;
+	cfg.max_streams_per_conn = TUNNEL_MAX_STREAMS_PER_CONN;
 	rc = p2p_host_new(&app->host, loop, app->key, &cfg);
 	if (rc < 0) {
 		tunnel_emit_error(app->events, "cannot start the libp2p host: %s",

@@ -18,6 +18,9 @@
 #define TUNNEL_EXIT_USAGE   2 /* a bad command line or token */
 
 #define TUNNEL_PATH_MAX 4096
+/* Streams on one libp2p connection: each tunneled TCP connection or UDP
+ * flow is one, and a client may well hold a thousand. */
+#define TUNNEL_MAX_STREAMS_PER_CONN 4096
 
 typedef struct tunnel_app tunnel_app;
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -35,6 +36,13 @@ int main(int argc, char **argv)
 	if (o.version) {
 		printf("tunnel %s\n", P2P_VERSION);
 		return TUNNEL_EXIT_OK;
+	}
+	/* Every tunneled TCP connection costs a socket on each side: allow as
+	 * many as the system lets us. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	/* A peer or local program that goes away must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
