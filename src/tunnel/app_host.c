@@ -459,6 +459,9 @@ static void host_on_stop(tunnel_app *app)
 	if (app->opts->compat)
 		p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL_V1);
 	p2p_host_unobserve(app->host, ha);
+	/* Closing the host ends every session: say so while we can. */
+	while (ha->sessions)
+		session_remove(ha, ha->sessions, "the host is shutting down");
 	/* Local sockets still connecting are not streams the host will end. */
 	for (tunnel_tcp_fwd *f = ha->fwds; f; f = f->next)
 		tunnel_tcp_fwd_abort(f);

@@ -65,6 +65,8 @@ HOLDER=$!
 PIDS+=("$HOLDER")
 sleep 0.5
 stop_pid "$HOST_PID" 0
+ev=$(wait_event "$TMP/host.out" DISCONNECT 5 2) || fail "no DISCONNECT for the session at SIGTERM"
+[ "$(json_get "$ev" session_id)" = "$CLIENT_ID" ] || fail "DISCONNECT at SIGTERM: $ev"
 stop_pid "$CLIENT_PID" 0
 echo "ok: SIGTERM"
 
