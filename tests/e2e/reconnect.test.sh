@@ -2,7 +2,8 @@
 # The client's connection to the host drops (the host is killed): the
 # client reports it (DISCONNECT), local connections meanwhile close rather
 # than hang, and once the host is back (same key and port) the client
-# reconnects with backoff (CONNECTED again) and tunnels work again.
+# reconnects with backoff (CONNECTED again) and tunnels work again. A
+# client killed in turn is reported by the host (DISCONNECT).
 source "$(dirname "$0")/lib.sh"
 
 mkdir "$TMP/bidir"
@@ -31,6 +32,15 @@ wait_event "$TMP/client.out" CONNECTED 40 2 >/dev/null || fail "the client did n
 timeout 20 python3 "$HELPER" client-bidir "$PORT" 100000 >/dev/null || fail "transfer after reconnecting"
 grep -q "next try\|reconnected" "$TMP/client.err" || fail "no reconnect messages on stderr"
 echo "ok: reconnected"
-stop_pid "$CLIENT_PID"
+
+# The other way round: a client that dies is reported by the host.
+ev=$(wait_event "$TMP/host.out" CONNECTED 10) || fail "no CONNECTED on the restarted host"
+CLIENT_ID=$(json_get "$ev" session_id)
+kill -KILL "$CLIENT_PID"
+wait "$CLIENT_PID" 2>/dev/null || true
+ev=$(wait_event "$TMP/host.out" DISCONNECT 10) || fail "the host did not report the dead client"
+[ "$(json_get "$ev" session_id)" = "$CLIENT_ID" ] || fail "DISCONNECT of the wrong session: $ev"
+kill -0 "$HOST_PID" || fail "the host died with its client"
+echo "ok: dead client reported"
 stop_pid "$HOST_PID"
 echo PASS
