@@ -205,6 +205,9 @@ static void on_own_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	free(buf->base);
 }
 
+/* For a flow that fails while being made: its owner never saw it. */
+static const tunnel_udp_flow_hooks unowned_hooks = {0};
+
 int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
                              const struct sockaddr *target,
                              const tunnel_udp_flow_hooks *hooks, void *owner)
@@ -213,6 +216,7 @@ int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
 	if (!f)
 		return P2P_ENOMEM;
 	if (uv_udp_init(loop, &f->own_sock) < 0) {
+		f->hooks = &unowned_hooks;
 		tunnel_udp_flow_maybe_done(f);
 		return P2P_EIO;
 	}
@@ -228,6 +232,7 @@ int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
 		uv_send_buffer_size((uv_handle_t *)&f->own_sock, &sz);
 	}
 	if (rc < 0) {
+		f->hooks = &unowned_hooks;
 		close_own_sock(f); /* frees f from the loop */
 		return P2P_EIO;
 	}
