@@ -12,8 +12,11 @@ import time
 
 
 def stream_bytes(seed, n):
-    """n reproducible pseudo-random bytes for a seed."""
-    return random.Random(seed).randbytes(n)
+    """n reproducible pseudo-random bytes for a seed (made in pieces:
+    randbytes takes at most 2**28 bytes at once)."""
+    rng = random.Random(seed)
+    piece = 16 << 20
+    return b"".join(rng.randbytes(min(piece, n - i)) for i in range(0, n, piece))
 
 
 def wait_event(path, action, timeout, nth):
@@ -204,6 +207,49 @@ def udp_check(port, count, nsocks):
     return 0
 
 
+def slow_sink(portfile, hold_s, outfile):
+    """Accepts one connection, reads nothing for hold_s seconds, then reads
+    it all and writes its sha256 and length to outfile."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    conn, _ = srv.accept()
+    time.sleep(hold_s)
+    digest, n = recv_all(conn)
+    with open(outfile + ".tmp", "w") as f:
+        f.write(f"{digest} {n}\n")
+    os.rename(outfile + ".tmp", outfile)
+    return 0
+
+
+def push(port, total, report_after_s):
+    """Sends `total` bytes of stream 'up' (1 MiB at a time), prints how many
+    had been accepted after report_after_s seconds, then finishes and prints
+    the sha256 and length of all."""
+    data = stream_bytes("up", total)
+    s = socket.create_connection(("127.0.0.1", port))
+    sent = [0]
+
+    def run():
+        view = memoryview(data)
+        while sent[0] < total:
+            k = s.send(view[sent[0]:sent[0] + (1 << 20)])
+            sent[0] += k
+        s.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(report_after_s)
+    print(sent[0], flush=True)
+    t.join()
+    recv_all(s)
+    print(f"{hashlib.sha256(data).hexdigest()} {total}", flush=True)
+    return 0
+
+
 def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
@@ -221,6 +267,10 @@ def main():
         return udp_echo(a[0])
     if cmd == "udp-check":
         return udp_check(int(a[0]), int(a[1]), int(a[2]))
+    if cmd == "slow-sink":
+        return slow_sink(a[0], float(a[1]), a[2])
+    if cmd == "push":
+        return push(int(a[0]), int(a[1]), float(a[2]))
     if cmd == "expect-closed":
         return expect_closed(int(a[0]), float(a[1]))
     print(f"unknown command {cmd}", file=sys.stderr)
