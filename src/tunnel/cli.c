@@ -83,6 +83,8 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
 
 int tunnel_cli_split_hostport(const char *s, char *host_out, size_t host_len, int *port)
 {
+	if (!s)
+		return P2P_EINVAL;
 	const char *colon = strrchr(s, ':');
 	if (!colon || colon == s)
 		return P2P_EINVAL;
