@@ -42,7 +42,7 @@ start_client client2 "$TOKEN"
 sent=$(timeout 120 python3 "$HELPER" client-bidir "$PORT" "$SIZE") || fail "bidirectional transfer failed"
 for i in $(seq 100); do [ -f "$TMP/bidir/recv.0" ] && break; sleep 0.1; done
 [ "$(cat "$TMP/bidir/recv.0")" = "$sent" ] || fail "the service got $(cat "$TMP/bidir/recv.0"), sent $sent"
-echo "ok: 64 MiB each way"
+echo "ok: $((SIZE >> 20)) MiB each way"
 
 # --- a garbled token: exit 2 with an ERROR event ---
 rc=0
