@@ -121,13 +121,28 @@ int tunnel_app_listen(tunnel_app *app, const char *def)
 		n = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int rc = p2p_host_listen(app->host, addrs[i]);
+		p2p_buf bin;
+		p2p_buf_init(&bin);
+		int rc = p2p_multiaddr_parse(addrs[i], &bin);
+		p2p_buf_free(&bin);
 		if (rc < 0) {
-			tunnel_emit_error(app->events, "cannot listen on %s: %s",
+			tunnel_emit_error(
+			    app->events, "-listen %s is not a valid multiaddr", addrs[i]);
+			return TUNNEL_EXIT_USAGE;
+		}
+		rc = p2p_host_listen(app->host, addrs[i]);
+		if (rc == P2P_EUNSUPPORTED) {
+			tunnel_emit_error(app->events,
+			                  "cannot listen on %s: only /ip4 and /ip6 TCP "
+			                  "addresses are supported",
+			                  addrs[i]);
+			return TUNNEL_EXIT_USAGE;
+		}
+		if (rc < 0) {
+			tunnel_emit_error(app->events,
+			                  "cannot listen on %s: %s (is the port in use?)",
 			                  addrs[i], p2p_strerror(rc));
-			return rc == P2P_EPROTO || rc == P2P_EUNSUPPORTED
-			           ? TUNNEL_EXIT_USAGE
-			           : TUNNEL_EXIT_FAILURE;
+			return TUNNEL_EXIT_FAILURE;
 		}
 	}
 	return 0;

@@ -12,6 +12,10 @@ rc=0
 "$TUNNEL" -bogus >"$TMP/usage.out" 2>/dev/null </dev/null || rc=$?
 [ $rc -eq 2 ] || fail "unknown flag: exit $rc, expected 2"
 wait_event "$TMP/usage.out" ERROR 1 >/dev/null || fail "unknown flag: no ERROR event"
+rc=0
+"$TUNNEL" -port 1 -key "$TMP/k.key" -listen /ip4/nonsense >"$TMP/listen.out" 2>/dev/null </dev/null || rc=$?
+[ $rc -eq 2 ] || fail "bad -listen: exit $rc, expected 2"
+wait_event "$TMP/listen.out" ERROR 1 >/dev/null || fail "bad -listen: no ERROR event"
 
 mkdir "$TMP/bidir"
 start_bg bidir python3 "$HELPER" serve-bidir "$TMP/bidir.port" 1000 "$TMP/bidir"
