@@ -17,9 +17,11 @@
 #include "tunnel/token.h"
 
 #define HOST_DEFAULT_LISTEN "/ip4/0.0.0.0/tcp/0"
-#define HOST_MAX_SESSIONS   P2P_HOST_MAX_CONNS
-#define HOST_ADDR_TEXT_MAX  256
-#define HOST_MAX_UDP_FLOWS  1024
+/* Also tried without -listen; a system without IPv6 just goes without. */
+#define HOST_DEFAULT_LISTEN6 "/ip6/::/tcp/0"
+#define HOST_MAX_SESSIONS    P2P_HOST_MAX_CONNS
+#define HOST_ADDR_TEXT_MAX   256
+#define HOST_MAX_UDP_FLOWS   1024
 /* The original Go mtunnel's protocol: raw bytes, no header, no secret. */
 #define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
 
@@ -717,6 +719,8 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 	int rc = tunnel_app_listen(&ha->app, HOST_DEFAULT_LISTEN);
 	if (rc)
 		return rc;
+	if (o->n_listen == 0 && p2p_host_listen(ha->app.host, HOST_DEFAULT_LISTEN6) < 0)
+		tunnel_app_say(&ha->app, "no IPv6: listening on IPv4 only");
 	return print_token(ha);
 }
 
