@@ -285,21 +285,31 @@ int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t 
 	for (size_t i = 0; i < n; i++)
 		if (sessions[i].session_id == NULL)
 			return P2P_EINVAL;
+	/* "sessions" is the list of peer IDs, as the original mtunnel's; the
+	 * per-session detail goes in a parallel "details" array. */
 	cJSON *ev = new_event("LIST");
 	cJSON *list = ev != NULL ? cJSON_AddArrayToObject(ev, "sessions") : NULL;
 	bool ok = list != NULL;
 	for (size_t i = 0; ok && i < n; i++) {
+		cJSON *id = cJSON_CreateString(sessions[i].session_id);
+		ok = id != NULL && cJSON_AddItemToArray(list, id);
+		if (!ok)
+			cJSON_Delete(id);
+	}
+	cJSON *details = ok && detail ? cJSON_AddArrayToObject(ev, "details") : NULL;
+	ok = ok && (!detail || details != NULL);
+	for (size_t i = 0; ok && detail && i < n; i++) {
 		const tunnel_session_info *s = &sessions[i];
 		cJSON *item = cJSON_CreateObject();
-		ok = item != NULL && cJSON_AddItemToArray(list, item);
+		ok = item != NULL && cJSON_AddItemToArray(details, item);
 		if (!ok) {
 			cJSON_Delete(item);
 			break;
 		}
 		ok = add_string(item, "session_id", s->session_id);
-		if (ok && detail && s->addr != NULL)
+		if (ok && s->addr != NULL)
 			ok = add_string(item, "addr", s->addr);
-		if (ok && detail)
+		if (ok)
 			ok = add_uint(item, "streams", s->streams) &&
 			     add_uint(item, "bytes_in", s->bytes_in) &&
 			     add_uint(item, "bytes_out", s->bytes_out);

@@ -23,8 +23,10 @@ ev=$(wait_event "$TMP/host.out" LIST 10 2) || fail "no second LIST event"
 python3 -c '
 import json, sys
 ev = json.loads(sys.argv[1])
-s = ev["sessions"]
-assert len(s) == 1 and s[0]["streams"] == 0, ev
+assert len(ev["sessions"]) == 1, ev
+s = ev["details"]
+assert len(s) == 1 and s[0]["session_id"] == ev["sessions"][0], ev
+assert s[0]["streams"] == 0, ev
 assert s[0]["bytes_in"] > 0 and s[0]["bytes_out"] > 0, ev' "$ev" || fail "flows did not expire: $ev"
 # After expiry a new datagram opens a new flow.
 timeout 30 python3 "$HELPER" udp-check "$PORT" 20 1 || fail "UDP after expiry"

@@ -215,9 +215,8 @@ static void test_events(void **state)
 	    {"peer-b", NULL, 0, 0, 0},
 	};
 	assert_int_equal(tunnel_event_list(&b, s, 2, false), P2P_OK);
-	static const char short_list[] = "{\"action\":\"LIST\",\"sessions\":[{\"session_"
-	                                 "id\":\"peer-a\"},{\"session_id\":"
-	                                 "\"peer-b\"}]}\n";
+	static const char short_list[] =
+	    "{\"action\":\"LIST\",\"sessions\":[\"peer-a\",\"peer-b\"]}\n";
 	assert_int_equal(b.len, strlen(short_list));
 	assert_memory_equal(b.data, short_list, b.len);
 	p2p_buf_reset(&b);
@@ -226,8 +225,11 @@ static void test_events(void **state)
 	assert_non_null(
 	    strstr((const char *)b.data, "\"bytes_in\":18446744073709551615"));
 	j = take_line(&b);
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "sessions");
+	assert_string_equal(cJSON_GetArrayItem(ids, 1)->valuestring, "peer-b");
 	const cJSON *first =
-	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "sessions"), 0);
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "details"), 0);
+	assert_string_equal(str(first, "session_id"), "peer-a");
 	assert_string_equal(str(first, "addr"), "/ip4/127.0.0.1/tcp/1");
 	assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "streams")->valueint, 3);
 	cJSON_Delete(j);
