@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The TCP tunnel end to end: a web page through it, 64 MiB (TUNNEL_E2E_MIB) each way with
+# The TCP tunnel end to end: a web page through it, 256 MiB (TUNNEL_E2E_MIB) each way with
 # matching SHA-256 and half-close, a garbled token (exit 2 + ERROR), a
 # token with a wrong secret (refused, nothing forwarded, exit 2), and a
 # host restart with the same key (the old token works again).
@@ -31,8 +31,8 @@ echo "ok: web page"
 stop_pid "$CLIENT_PID"
 stop_pid "$HOST_PID"
 
-# --- 64 MiB each way, both directions at once, checked ---
-SIZE=$((${TUNNEL_E2E_MIB:-64} * 1024 * 1024)) # TUNNEL_E2E_MIB=256 for the size
+# --- 256 MiB each way (TUNNEL_E2E_MIB), both directions at once, checked ---
+SIZE=$((${TUNNEL_E2E_MIB:-256} * 1024 * 1024))
 mkdir "$TMP/bidir"
 start_bg bidir python3 "$HELPER" serve-bidir "$TMP/bidir.port" "$SIZE" "$TMP/bidir"
 for i in $(seq 100); do [ -f "$TMP/bidir.port" ] && break; sleep 0.1; done
