@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "p2p/error.h"
@@ -489,6 +490,10 @@ static int resolve_target(host_app *ha, const tunnel_opts *o)
 	if (o->target &&
 	    tunnel_cli_split_hostport(o->target, host, sizeof host, &port) < 0)
 		return P2P_EINVAL;
+	/* localhost is loopback without asking /etc/hosts or NSS, which a
+	 * static binary in a bare chroot does not have. */
+	if (strcasecmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	if (o->network == TUNNEL_NETWORK_UDP)
 		hints.ai_socktype = SOCK_DGRAM;
