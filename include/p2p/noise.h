@@ -40,6 +40,16 @@ int p2p_noise_recv(p2p_noise *n, const uint8_t *in, size_t len, p2p_buf *plain_o
 /* Encrypts application bytes into frames of at most P2P_NOISE_MAX_FRAME
  * appended to the output. Only once the handshake is done (P2P_ESTATE). */
 int p2p_noise_send(p2p_noise *n, const uint8_t *plain, size_t len);
+/* A piece of plaintext, borrowed. */
+typedef struct p2p_noise_part {
+	const uint8_t *data;
+	size_t len;
+} p2p_noise_part;
+/* Like p2p_noise_send on the concatenation of the parts, producing the
+ * same frames, but each frame is encrypted straight from the pieces: a
+ * caller with a header and a payload in different places need not join
+ * them first. */
+int p2p_noise_send_parts(p2p_noise *n, const p2p_noise_part *parts, size_t nparts);
 /* Handshake messages and encrypted frames for the peer; the caller drains. */
 p2p_buf *p2p_noise_output(p2p_noise *n);
 bool p2p_noise_handshake_done(const p2p_noise *n);

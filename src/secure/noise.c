@@ -317,17 +317,32 @@ int p2p_noise_recv(p2p_noise *n, const uint8_t *in, size_t len, p2p_buf *plain_o
 
 int p2p_noise_send(p2p_noise *n, const uint8_t *plain, size_t len)
 {
+	if (plain == NULL && len > 0)
+		return P2P_EINVAL;
+	p2p_noise_part part = {plain, len};
+	return p2p_noise_send_parts(n, &part, 1);
+}
+
+int p2p_noise_send_parts(p2p_noise *n, const p2p_noise_part *parts, size_t nparts)
+{
 	if (n->error != P2P_OK)
 		return n->error;
 	if (!n->done)
 		return P2P_ESTATE;
-	if (plain == NULL && len > 0)
-		return P2P_EINVAL;
+	size_t len = 0;
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i].data == NULL && parts[i].len > 0)
+			return P2P_EINVAL;
+		if (parts[i].len > SIZE_MAX / 2 - len)
+			return P2P_EINVAL;
+		len += parts[i].len;
+	}
 	size_t frames = (len + P2P_NOISE_MAX_PLAINTEXT - 1) / P2P_NOISE_MAX_PLAINTEXT;
 	int rc = p2p_buf_reserve(&n->out,
 	                         len + frames * (FRAME_HEADER_LEN + P2P_NOISE_TAG_LEN));
 	if (rc != P2P_OK)
 		return rc;
+	size_t pi = 0, poff = 0; /* the next byte to encrypt: parts[pi] + poff */
 	while (len > 0) {
 		size_t chunk =
 		    len < P2P_NOISE_MAX_PLAINTEXT ? len : P2P_NOISE_MAX_PLAINTEXT;
@@ -335,14 +350,30 @@ int p2p_noise_send(p2p_noise *n, const uint8_t *plain, size_t len)
 		uint8_t *p = n->out.data + n->out.len;
 		p[0] = (uint8_t)(frame_len >> 8);
 		p[1] = (uint8_t)frame_len;
-		rc = p2p_noise_cipher_encrypt(&n->send, NULL, 0, plain, chunk,
-		                              p + FRAME_HEADER_LEN);
+		uint8_t *dst = p + FRAME_HEADER_LEN;
+		rc = p2p_noise_cipher_encrypt_begin(&n->send, NULL, 0);
+		for (size_t need = chunk; rc == P2P_OK && need > 0;) {
+			if (parts[pi].len == poff) {
+				pi++;
+				poff = 0;
+				continue;
+			}
+			size_t take = parts[pi].len - poff;
+			if (take > need)
+				take = need;
+			rc = p2p_noise_cipher_encrypt_update(
+			    &n->send, parts[pi].data + poff, take, dst);
+			dst += take;
+			poff += take;
+			need -= take;
+		}
+		if (rc == P2P_OK)
+			rc = p2p_noise_cipher_encrypt_finish(&n->send, dst);
 		if (rc != P2P_OK) {
 			n->error = rc; /* nonce exhausted: the session is over */
 			return rc;
 		}
 		n->out.len += FRAME_HEADER_LEN + frame_len;
-		plain += chunk;
 		len -= chunk;
 	}
 	return P2P_OK;

@@ -62,7 +62,19 @@ static int start_message(p2p_noise_cipher *cs, int enc)
 int p2p_noise_cipher_encrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_len,
                              const uint8_t *plain, size_t len, uint8_t *out)
 {
-	if (!cs->has_key || len > INT_MAX || ad_len > INT_MAX)
+	if (len > INT_MAX)
+		return P2P_EINVAL;
+	int rc = p2p_noise_cipher_encrypt_begin(cs, ad, ad_len);
+	if (rc == P2P_OK)
+		rc = p2p_noise_cipher_encrypt_update(cs, plain, len, out);
+	if (rc == P2P_OK)
+		rc = p2p_noise_cipher_encrypt_finish(cs, out + len);
+	return rc;
+}
+
+int p2p_noise_cipher_encrypt_begin(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_len)
+{
+	if (!cs->has_key || ad_len > INT_MAX)
 		return P2P_EINVAL;
 	if (cs->n == P2P_NOISE_NONCE_MAX)
 		return P2P_ECRYPTO;
@@ -72,16 +84,32 @@ int p2p_noise_cipher_encrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_
 	int outl;
 	if (ad_len > 0 && EVP_EncryptUpdate(cs->ctx, NULL, &outl, ad, (int)ad_len) != 1)
 		return P2P_ECRYPTO;
-	size_t done = 0;
-	if (len > 0) {
-		if (EVP_EncryptUpdate(cs->ctx, out, &outl, plain, (int)len) != 1)
-			return P2P_ECRYPTO;
-		done = (size_t)outl;
-	}
-	if (EVP_EncryptFinal_ex(cs->ctx, out + done, &outl) != 1)
+	return P2P_OK;
+}
+
+int p2p_noise_cipher_encrypt_update(p2p_noise_cipher *cs, const uint8_t *plain,
+                                    size_t len, uint8_t *out)
+{
+	if (len == 0)
+		return P2P_OK;
+	if (len > INT_MAX)
+		return P2P_EINVAL;
+	/* A stream cipher: the ciphertext is as long as the input, at once. */
+	int outl;
+	if (EVP_EncryptUpdate(cs->ctx, out, &outl, plain, (int)len) != 1 ||
+	    (size_t)outl != len)
 		return P2P_ECRYPTO;
-	if (EVP_CIPHER_CTX_ctrl(cs->ctx, EVP_CTRL_AEAD_GET_TAG, P2P_NOISE_TAG_LEN,
-	                        out + len) != 1)
+	return P2P_OK;
+}
+
+int p2p_noise_cipher_encrypt_finish(p2p_noise_cipher *cs, uint8_t *tag)
+{
+	/* ChaCha20-Poly1305 writes nothing at Final. */
+	int outl;
+	if (EVP_EncryptFinal_ex(cs->ctx, tag, &outl) != 1)
+		return P2P_ECRYPTO;
+	if (EVP_CIPHER_CTX_ctrl(cs->ctx, EVP_CTRL_AEAD_GET_TAG, P2P_NOISE_TAG_LEN, tag) !=
+	    1)
 		return P2P_ECRYPTO;
 	cs->n++;
 	return P2P_OK;

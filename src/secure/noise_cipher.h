@@ -39,6 +39,16 @@ bool p2p_noise_cipher_has_key(const p2p_noise_cipher *cs);
  * (out may equal plain). P2P_ECRYPTO when the nonce is exhausted. */
 int p2p_noise_cipher_encrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_len,
                              const uint8_t *plain, size_t len, uint8_t *out);
+/* EncryptWithAd in steps, for a plaintext in several pieces: begin (sets
+ * the nonce, absorbs ad), update once per piece (writes as many bytes as
+ * it reads; out must not overlap later pieces), finish (writes the 16-byte
+ * tag and advances the nonce). The same bytes as one
+ * p2p_noise_cipher_encrypt over the joined plaintext. */
+int p2p_noise_cipher_encrypt_begin(p2p_noise_cipher *cs, const uint8_t *ad,
+                                   size_t ad_len);
+int p2p_noise_cipher_encrypt_update(p2p_noise_cipher *cs, const uint8_t *plain,
+                                    size_t len, uint8_t *out);
+int p2p_noise_cipher_encrypt_finish(p2p_noise_cipher *cs, uint8_t *tag);
 /* DecryptWithAd with a key set: len includes the tag; writes
  * len - P2P_NOISE_TAG_LEN bytes to out, which hold garbage unless P2P_OK.
  * P2P_ECRYPTO on a bad tag, a too short input or an exhausted nonce. */
