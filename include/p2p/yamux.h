@@ -78,6 +78,19 @@ int p2p_yamux_open(p2p_yamux *y, uint32_t *id, void *stream_user);
 /* Queues up to len bytes; returns how many (0 when the window is shut),
  * or P2P_ECLOSED / P2P_ENOTFOUND / P2P_ERESET. */
 ssize_t p2p_yamux_write(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t len);
+/* Takes data frames from p2p_yamux_write_to: head holds everything the
+ * session had queued for the peer followed by this frame's 12-byte header
+ * (head_len >= 12), and the frame's payload is borrowed from the writer.
+ * The peer must get head, then payload. It must not call into the
+ * session. Returns 0, or a negative code, which kills the session. */
+typedef int (*p2p_yamux_frame_sink)(const uint8_t *head, size_t head_len,
+				    const uint8_t *payload, size_t len, void *ctx);
+/* Like p2p_yamux_write, but the payload is never copied into the output:
+ * each data frame goes to sink with the queued output before it, which
+ * leaves p2p_yamux_output() empty. Returns how many bytes went (0 when the
+ * window is shut), or an error as p2p_yamux_write does, or sink's. */
+ssize_t p2p_yamux_write_to(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t len,
+			   p2p_yamux_frame_sink sink, void *ctx);
 /* The application has taken n bytes delivered by on_data; may send a
  * window update. */
 int p2p_yamux_consume(p2p_yamux *y, uint32_t id, size_t n);

@@ -517,6 +517,41 @@ ssize_t p2p_yamux_write(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t l
 	return (ssize_t)n;
 }
 
+ssize_t p2p_yamux_write_to(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t len,
+                           p2p_yamux_frame_sink sink, void *ctx)
+{
+	int rc;
+	if (y == NULL || sink == NULL || (data == NULL && len > 0))
+		return P2P_EINVAL;
+	yamux_stream *s = lookup(y, id, &rc);
+	if (s == NULL)
+		return rc;
+	if (s->local_fin)
+		return P2P_ECLOSED;
+	size_t n = len < s->send_window ? len : s->send_window;
+	if (n < len)
+		s->write_blocked = true;
+	for (size_t off = 0; off < n; off += P2P_YAMUX_MAX_FRAME) {
+		uint32_t chunk =
+		    (uint32_t)(n - off < P2P_YAMUX_MAX_FRAME ? n - off
+		                                             : P2P_YAMUX_MAX_FRAME);
+		/* The header alone; the payload goes to sink beside it. */
+		rc = emit_stream(y, s, TYPE_DATA, 0, chunk, NULL);
+		if (rc == P2P_OK)
+			rc = sink(y->out.data, y->out.len, data + off, chunk, ctx);
+		if (rc != P2P_OK) {
+			/* A header without its payload may be queued: the
+			 * stream of frames is broken for good. */
+			if (y->err == 0)
+				y->err = rc;
+			return rc;
+		}
+		p2p_buf_reset(&y->out);
+		s->send_window -= chunk;
+	}
+	return (ssize_t)n;
+}
+
 /* Sends a window update once the peer's remaining allowance plus what the
  * application holds has fallen to half the window (go-yamux does the
  * same). The window doubles, up to max_window, when the application has
