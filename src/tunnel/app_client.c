@@ -72,31 +72,50 @@ static bool refusal_is_final(tunnel_status st)
 	       st == TUNNEL_STATUS_NOT_ALLOWED;
 }
 
-static void client_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
-                             size_t *used)
+/* What the host's answer to a tunnel header means for the tunnel. */
+enum response_verdict {
+	RESPONSE_WAIT,          /* more bytes needed */
+	RESPONSE_START,         /* OK: forwarding may start */
+	RESPONSE_ABORT,         /* malformed or refused: drop this tunnel */
+	RESPONSE_ABORT_AND_STOP /* refused for good (secret, network, allow list) */
+};
+
+/* Reads the host's answer for a TCP tunnel or a UDP flow alike, and
+ * reports what is wrong with it. */
+static enum response_verdict client_read_response(client_app *ca,
+                                                  tunnel_header_reader *hr,
+                                                  const uint8_t *data, size_t len,
+                                                  size_t *used)
 {
-	client_app *ca = f->owner;
 	tunnel_response resp;
 	const char *why = NULL;
-	int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
+	int rc = tunnel_response_read(hr, data, len, used, &resp, &why);
 	if (rc == P2P_EAGAIN)
-		return;
+		return RESPONSE_WAIT;
 	if (rc < 0) {
 		tunnel_emit_error(ca->app.events,
 		                  "the host sent a bad tunnel response: %s",
 		                  why ? why : p2p_strerror(rc));
-		tunnel_tcp_fwd_abort(f);
-		return;
+		return RESPONSE_ABORT;
 	}
-	if (resp.status == TUNNEL_STATUS_OK) {
-		tunnel_tcp_fwd_start(f);
-		return;
-	}
+	if (resp.status == TUNNEL_STATUS_OK)
+		return RESPONSE_START;
 	tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
 	                  tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
 	                  resp.reason);
-	tunnel_tcp_fwd_abort(f);
-	if (refusal_is_final(resp.status))
+	return refusal_is_final(resp.status) ? RESPONSE_ABORT_AND_STOP : RESPONSE_ABORT;
+}
+
+static void client_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
+                             size_t *used)
+{
+	client_app *ca = f->owner;
+	enum response_verdict v = client_read_response(ca, &f->header, data, len, used);
+	if (v == RESPONSE_START)
+		tunnel_tcp_fwd_start(f);
+	else if (v != RESPONSE_WAIT)
+		tunnel_tcp_fwd_abort(f);
+	if (v == RESPONSE_ABORT_AND_STOP)
 		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
 
@@ -284,27 +303,12 @@ static void client_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t l
                                size_t *used)
 {
 	client_app *ca = f->owner;
-	tunnel_response resp;
-	const char *why = NULL;
-	int rc = tunnel_response_read(&f->header, data, len, used, &resp, &why);
-	if (rc == P2P_EAGAIN)
-		return;
-	if (rc < 0) {
-		tunnel_emit_error(ca->app.events,
-		                  "the host sent a bad tunnel response: %s",
-		                  why ? why : p2p_strerror(rc));
-		tunnel_udp_flow_abort(f);
-		return;
-	}
-	if (resp.status == TUNNEL_STATUS_OK) {
+	enum response_verdict v = client_read_response(ca, &f->header, data, len, used);
+	if (v == RESPONSE_START)
 		tunnel_udp_flow_start(f);
-		return;
-	}
-	tunnel_emit_error(ca->app.events, "the host refused the tunnel: %s%s%s",
-	                  tunnel_status_text(resp.status), resp.reason[0] ? ": " : "",
-	                  resp.reason);
-	tunnel_udp_flow_abort(f);
-	if (refusal_is_final(resp.status))
+	else if (v != RESPONSE_WAIT)
+		tunnel_udp_flow_abort(f);
+	if (v == RESPONSE_ABORT_AND_STOP)
 		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
 
