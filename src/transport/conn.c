@@ -16,6 +16,7 @@ bool conn_congested(const p2p_conn *c)
 	if (c->pipe == NULL)
 		return true;
 	size_t unsent = c->yamux ? p2p_yamux_output(c->yamux)->len : 0;
+	unsent += p2p_noise_output(c->noise)->len;
 	return p2p_pipe_queued(c->pipe) + unsent > P2P_PIPE_HIGH_WATER;
 }
 
@@ -35,10 +36,27 @@ static void conn_unblock(p2p_conn *c)
 	conn_flush(c);
 }
 
-/* Moves yamux frames through Noise to the pipe. Noise output is moved to
- * the pipe's write request, not copied. Inside p2p_yamux_recv it waits:
- * the session is still appending, and recv's caller flushes after. */
-void conn_flush(p2p_conn *c)
+/* Hands the Noise output to the pipe: moved to its write request, not
+ * copied. */
+static void conn_write_out(p2p_conn *c)
+{
+	p2p_buf *no = p2p_noise_output(c->noise);
+	c->flush_owed = false;
+	if (no->len == 0)
+		return;
+	p2p_buf tmp;
+	p2p_buf_move(&tmp, no);
+	int rc = p2p_pipe_write(c->pipe, &tmp);
+	if (rc < 0)
+		conn_fail(c, rc, "write");
+}
+
+/* Moves yamux frames through Noise towards the pipe. Inside p2p_yamux_recv
+ * it waits: the session is still appending, and recv's caller flushes
+ * after. Small amounts wait for the end of the loop iteration (the idle
+ * handle), so that a burst of writes makes a few large socket writes
+ * rather than many small ones. */
+static void conn_flush_mode(p2p_conn *c, bool now)
 {
 	if (c->in_recv || c->pipe == NULL || c->yamux == NULL || c->torn_down)
 		return;
@@ -51,14 +69,43 @@ void conn_flush(p2p_conn *c)
 			return;
 		}
 	}
-	p2p_buf *no = p2p_noise_output(c->noise);
-	if (no->len > 0) {
-		p2p_buf tmp;
-		p2p_buf_move(&tmp, no);
-		int rc = p2p_pipe_write(c->pipe, &tmp);
-		if (rc < 0)
-			conn_fail(c, rc, "write");
+	size_t ready = p2p_noise_output(c->noise)->len;
+	if (now || ready >= CONN_WRITE_BATCH) {
+		conn_write_out(c);
+	} else if (ready > 0 && !c->flush_owed) {
+		c->flush_owed = true;
+		conn_schedule(c);
 	}
+}
+
+void conn_flush(p2p_conn *c)
+{
+	conn_flush_mode(c, false);
+}
+
+/* Data frames skip yamux's output buffer: the payload is encrypted
+ * straight from the writer's bytes, behind whatever yamux had queued. */
+static int sink_to_noise(const uint8_t *head, size_t head_len, const uint8_t *payload,
+                         size_t len, void *ctx)
+{
+	p2p_conn *c = ctx;
+	p2p_noise_part parts[2] = {{head, head_len}, {payload, len}};
+	int rc = p2p_noise_send_parts(c->noise, parts, 2);
+	if (rc < 0)
+		conn_fail(c, rc, "noise send");
+	return rc;
+}
+
+ssize_t conn_write_stream(p2p_conn *c, uint32_t id, const uint8_t *data, size_t len)
+{
+	/* A bulk writer gets room for a whole batch at once: growing the
+	 * buffer write by write would copy what is already encrypted. Small
+	 * writes (pings, a keystroke) keep small buffers. */
+	p2p_buf *no = p2p_noise_output(c->noise);
+	if (no->cap == 0 && len >= CONN_BULK_WRITE &&
+	    p2p_buf_reserve(no, CONN_WRITE_BATCH + P2P_NOISE_MAX_FRAME) < 0)
+		return P2P_ENOMEM;
+	return p2p_yamux_write_to(c->yamux, id, data, len, sink_to_noise, c);
 }
 
 static void on_idle(uv_idle_t *h);
@@ -169,7 +216,7 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = uv_now(c->loop);
 	for (p2p_stream *s = c->streams; s != NULL; s = s->next)
 		stream_check_deadline(s, now);
-	conn_flush(c);
+	conn_flush_mode(c, true);
 }
 
 void conn_opened(p2p_conn *c, const uint8_t *rest, size_t rest_len)
@@ -263,7 +310,11 @@ static void on_idle(uv_idle_t *h)
 		next = s->next;
 		stream_run_deferred(s);
 	}
-	conn_flush(c);
+	conn_flush_mode(c, true);
+	/* The pipe's drain only fires after its own queue went over the
+	 * high-water mark; congestion that was partly Noise output waiting
+	 * for this flush clears here instead. */
+	conn_unblock(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)

@@ -18,6 +18,11 @@
 
 /* Bytes a stream hands yamux in one go (then the pipe is checked again). */
 #define STREAM_CHUNK (256 * 1024)
+/* Encrypted bytes worth a socket write of their own; less waits for the
+ * end of the loop iteration, so bursts go out in large writes. */
+#define CONN_WRITE_BATCH (256 * 1024)
+/* A stream write at least this large reserves a whole batch's buffer. */
+#define CONN_BULK_WRITE (16 * 1024)
 /* How often stream negotiation deadlines are checked once open (more
  * often for deadlines under four ticks). */
 #define CONN_TICK_MS 1000
@@ -86,8 +91,9 @@ struct p2p_conn {
 
 	p2p_stream *streams;
 	size_t num_streams;
-	int in_recv;  /* inside p2p_yamux_recv: output is flushed after */
-	bool blocked; /* a stream waits for the congestion to clear */
+	int in_recv;     /* inside p2p_yamux_recv: output is flushed after */
+	bool blocked;    /* a stream waits for the congestion to clear */
+	bool flush_owed; /* Noise output waits for the idle handle */
 	bool closing;
 	bool torn_down;
 	int close_err;
@@ -95,6 +101,9 @@ struct p2p_conn {
 
 /* conn.c */
 void conn_flush(p2p_conn *c);
+/* Writes stream data through yamux and Noise without copying it into
+ * yamux's output; as p2p_yamux_write otherwise. */
+ssize_t conn_write_stream(p2p_conn *c, uint32_t id, const uint8_t *data, size_t len);
 void conn_schedule(p2p_conn *c);
 /* Too much is queued for the pipe (or waiting in yamux to go to it). */
 bool conn_congested(const p2p_conn *c);

@@ -58,7 +58,7 @@ static void stream_push(p2p_stream *s)
 	while (s->pending.len > 0 && !conn_congested(c)) {
 		size_t take =
 		    s->pending.len < STREAM_CHUNK ? s->pending.len : STREAM_CHUNK;
-		ssize_t n = p2p_yamux_write(c->yamux, s->id, s->pending.data, take);
+		ssize_t n = conn_write_stream(c, s->id, s->pending.data, take);
 		if (n <= 0)
 			break; /* window shut: on_writable will come */
 		p2p_buf_consume(&s->pending, (size_t)n);
@@ -98,7 +98,7 @@ static int stream_queue(p2p_stream *s, const uint8_t *data, size_t len)
 	while (s->pending.len == 0 && n < len && !conn_congested(c)) {
 		size_t take = len - n < STREAM_CHUNK ? len - n : STREAM_CHUNK;
 		/* Even into a shut window: yamux then owes us on_writable. */
-		ssize_t w = p2p_yamux_write(c->yamux, s->id, data + n, take);
+		ssize_t w = conn_write_stream(c, s->id, data + n, take);
 		if (w < 0)
 			return (int)w;
 		n += (size_t)w;
