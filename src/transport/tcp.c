@@ -7,7 +7,15 @@
 #include "p2p/multiaddr.h"
 #include "p2p/transport.h"
 
-#define TCP_READ_BUF (64 * 1024) /* one read; the receiver processes it at once */
+/* One read; the receiver processes it at once. A connection whose reads
+ * fill the buffer gets a larger one, up to TCP_READ_BUF_MAX: fewer read
+ * calls, and fewer 64 KiB Noise frames split across two reads (the Noise
+ * layer copies those). It goes back to the small one after
+ * TCP_READ_SHRINK_AFTER reads in a row that would have fit in it, so idle
+ * connections stay small. */
+#define TCP_READ_BUF          (64 * 1024)
+#define TCP_READ_BUF_MAX      (1024 * 1024)
+#define TCP_READ_SHRINK_AFTER 16
 /* How long a closed pipe may still try to send what is queued (a GoAway,
  * the end of a stream) before the socket goes regardless. */
 #define TCP_LINGER_MS 2000
@@ -23,6 +31,9 @@ typedef struct tcp_pipe {
 	bool lingering;
 	bool closing_handles;
 	int open_handles;
+	uint8_t *big;       /* the larger read buffer, or NULL */
+	size_t big_cap;     /* its size */
+	unsigned small_run; /* reads in a row that fit in rbuf */
 	uint8_t rbuf[TCP_READ_BUF];
 } tcp_pipe;
 
@@ -121,7 +132,36 @@ static size_t tcp_queued_op(const p2p_pipe *p)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	tcp_pipe *tp = h->data;
-	*buf = uv_buf_init((char *)tp->rbuf, sizeof(tp->rbuf));
+	if (tp->big != NULL)
+		*buf = uv_buf_init((char *)tp->big, (unsigned)tp->big_cap);
+	else
+		*buf = uv_buf_init((char *)tp->rbuf, sizeof(tp->rbuf));
+}
+
+/* Sizes the next read's buffer after this one (see TCP_READ_BUF). */
+static void adapt_read_buf(tcp_pipe *tp, size_t nread, size_t cap)
+{
+	if (nread == cap && cap < TCP_READ_BUF_MAX) {
+		size_t grown = cap * 2;
+		uint8_t *p = malloc(grown); /* realloc would copy what was read */
+		if (p == NULL)
+			return; /* keep reading with what we have */
+		free(tp->big);
+		tp->big = p;
+		tp->big_cap = grown;
+		tp->small_run = 0;
+		return;
+	}
+	if (tp->big == NULL)
+		return;
+	if (nread > TCP_READ_BUF) {
+		tp->small_run = 0;
+	} else if (++tp->small_run >= TCP_READ_SHRINK_AFTER) {
+		free(tp->big);
+		tp->big = NULL;
+		tp->big_cap = 0;
+		tp->small_run = 0;
+	}
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -135,9 +175,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread > 0) {
+		/* The pipe may be closed from on_read, but its memory stays until
+		 * on_close, after this returns. */
 		if (tp->base.cb.on_read)
-			tp->base.cb.on_read(&tp->base, tp->rbuf, (size_t)nread,
-			                    tp->base.user);
+			tp->base.cb.on_read(&tp->base, (const uint8_t *)buf->base,
+			                    (size_t)nread, tp->base.user);
+		adapt_read_buf(tp, (size_t)nread, buf->len);
 	} else if (nread == UV_EOF) {
 		uv_read_stop(s);
 		if (tp->base.cb.on_eof)
@@ -192,6 +235,7 @@ static void on_pipe_closed(uv_handle_t *h)
 		tp->base.cb.on_close(&tp->base, tp->base.user);
 	p2p_buf_free(&tp->base.local_addr);
 	p2p_buf_free(&tp->base.remote_addr);
+	free(tp->big);
 	free(tp);
 }
 
