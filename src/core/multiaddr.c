@@ -632,7 +632,7 @@ int p2p_multiaddr_peer_id(const uint8_t *bin, size_t len, const uint8_t **mh,
                           size_t *mh_len)
 {
 	size_t last_off;
-	p2p_multiaddr_component c;
+	p2p_multiaddr_component c = {0};
 	int rc = last_component(bin, len, &last_off, &c);
 	if (rc != P2P_OK)
 		return rc;
@@ -646,7 +646,7 @@ int p2p_multiaddr_peer_id(const uint8_t *bin, size_t len, const uint8_t **mh,
 int p2p_multiaddr_without_peer_id(const uint8_t *bin, size_t len, size_t *prefix_len)
 {
 	size_t last_off;
-	p2p_multiaddr_component c;
+	p2p_multiaddr_component c = {0};
 	int rc = last_component(bin, len, &last_off, &c);
 	if (rc != P2P_OK)
 		return rc;

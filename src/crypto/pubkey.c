@@ -227,6 +227,8 @@ int p2p_pubkey_decode(p2p_pubkey **out, const uint8_t *pb, size_t len)
 {
 	if (out == NULL || (pb == NULL && len > 0))
 		return P2P_EINVAL;
+	if (len == 0)
+		return P2P_EPROTO; /* both fields are required */
 	if (len > P2P_PUBKEY_MAX_ENCODED)
 		return P2P_ETOOBIG;
 	Crypto__Pb__PublicKey *msg = crypto__pb__public_key__unpack(NULL, len, pb);

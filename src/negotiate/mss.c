@@ -119,7 +119,7 @@ void p2p_mss_free(p2p_mss *m)
 {
 	if (m == NULL)
 		return;
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; m->protocols != NULL && i < m->n; i++)
 		free(m->protocols[i]);
 	free(m->protocols);
 	p2p_buf_free(&m->out);

@@ -7,7 +7,7 @@
 #include "p2p/error.h"
 
 #define STEP_DONE         3
-#define STEP_FAILED       -1
+#define STEP_FAILED       (-1)
 #define ENCRYPTED_KEY_LEN (P2P_NOISE_DH_LEN + P2P_NOISE_TAG_LEN)
 
 /* --- the 25519 DH functions --- */

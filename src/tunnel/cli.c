@@ -224,9 +224,9 @@ int tunnel_cli_parse(tunnel_opts *o, int argc, char *const *argv, char *err,
 				return fail(err, err_len, "flag -%s needs a value",
 				            flags[k].name);
 		} else if (eq) {
-			if (!strcmp(eq + 1, "false"))
+			if (strcmp(eq + 1, "false") == 0)
 				continue;
-			if (strcmp(eq + 1, "true"))
+			if (strcmp(eq + 1, "true") != 0)
 				return fail(err, err_len, "flag -%s takes no value",
 				            flags[k].name);
 		}

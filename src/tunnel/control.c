@@ -77,11 +77,10 @@ static void feed(tunnel_control *c, const char *data, size_t len)
 		const char *nl = memchr(data, '\n', len);
 		size_t take = nl ? (size_t)(nl - data) : len;
 		if (!c->too_long) {
-			if (c->line.len + take > TUNNEL_CMD_MAX_LINE) {
+			/* Over the limit, or out of memory: drop this line. */
+			if (c->line.len + take > TUNNEL_CMD_MAX_LINE ||
+			    p2p_buf_append(&c->line, data, take) < 0) {
 				c->too_long = true;
-				p2p_buf_reset(&c->line);
-			} else if (p2p_buf_append(&c->line, data, take) < 0) {
-				c->too_long = true; /* out of memory: drop this line */
 				p2p_buf_reset(&c->line);
 			}
 		}

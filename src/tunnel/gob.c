@@ -98,7 +98,7 @@ static int read_uint(gob_decoder *d, cursor *c, uint64_t *v)
 /* A gob int: a uint whose bit 0 says the rest is complemented. */
 static int read_int(gob_decoder *d, cursor *c, int64_t *v)
 {
-	uint64_t u;
+	uint64_t u = 0;
 	int rc = read_uint(d, c, &u);
 	if (rc != P2P_OK)
 		return rc;
@@ -311,7 +311,7 @@ static bool is_byte_like(gob_decoder *d, int64_t type)
  * add fields). Only scalars are skipped; anything else is refused. */
 static int skip_value(gob_decoder *d, cursor *c, int64_t type)
 {
-	uint64_t u;
+	uint64_t u = 0;
 	const uint8_t *p;
 	size_t len;
 	switch (type) {
