@@ -192,7 +192,10 @@ static void conn_yamux_recv(p2p_conn *c, const uint8_t *data, size_t len)
 	c->in_recv++;
 	int rc = p2p_yamux_recv(c->yamux, data, len);
 	c->in_recv--;
-	conn_flush(c);
+	/* What the peer's bytes caused goes out now, window updates above
+	 * all: libuv may read many times more before the idle handle runs,
+	 * and a late window update stalls the sender. */
+	conn_flush_mode(c, true);
 	if (rc < 0)
 		conn_fail(c, rc, "yamux");
 	else
