@@ -95,6 +95,23 @@ static void forward_to_sock(tunnel_tcp_fwd *f, const uint8_t *data, size_t len)
 		p2p_stream_consume(f->stream, len);
 		return;
 	}
+	/* Most of the time the socket takes everything at once: then nothing
+	 * is copied and the window reopens right away. What it does not take
+	 * is copied into a write request and consumed when that completes. */
+	uv_buf_t now = uv_buf_init((char *)data, (unsigned)len);
+	int n = uv_try_write((uv_stream_t *)&f->sock, &now, 1);
+	if (n < 0 && n != UV_EAGAIN) {
+		tunnel_tcp_fwd_abort(f);
+		return;
+	}
+	if (n > 0) {
+		f->bytes_to_sock += (uint64_t)n;
+		p2p_stream_consume(f->stream, (size_t)n);
+		data += n;
+		len -= (size_t)n;
+		if (!len)
+			return;
+	}
 	sock_write *w = malloc(sizeof *w + len);
 	if (!w) {
 		tunnel_tcp_fwd_abort(f);
