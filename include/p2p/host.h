@@ -53,6 +53,10 @@ typedef struct p2p_host_config {
 	uint64_t handshake_timeout_ms; /* default P2P_HANDSHAKE_TIMEOUT_MS */
 	const char *agent_version;     /* copied; NULL: "mtunnel/<version>" */
 	uint64_t negotiate_timeout_ms; /* default P2P_STREAM_NEGOTIATE_TIMEOUT_MS */
+	/* Name servers for dialing /dns, /dns4, /dns6 and /dnsaddr addresses
+	 * (p2p/dns.h), e.g. "127.0.0.1:5353" (copied); NULL: the system's
+	 * (/etc/resolv.conf). /etc/hosts is read first either way. */
+	const char *dns_servers;
 } p2p_host_config;
 
 /* Fills cfg with the defaults (log level P2P_LOG_WARN to stderr). */
@@ -112,7 +116,9 @@ typedef void (*p2p_host_connect_cb)(p2p_conn *c, int err, void *user);
 /* Connects to `peer`, reusing an open connection if there is one (cb then
  * runs from the loop, not from inside this call). Otherwise tries addrs
  * (binary multiaddrs, data[0..len) of each; a /p2p/ suffix is allowed;
- * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore)
+ * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore;
+ * a DNS address is resolved when its turn comes, and up to
+ * P2P_HOST_MAX_DIAL_ADDRS of the TCP addresses it stands for are tried)
  * or, if n is 0, the peerstore's addresses, one after the other. If the
  * remote authenticates as another peer the connection is closed and the
  * error is P2P_EPEERID. Returns 0 and cb runs later, always from the loop;

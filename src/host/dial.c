@@ -11,6 +11,9 @@
 #include "p2p/multiaddr.h"
 
 static void dial_next(host_dial *d);
+static bool is_dns(const p2p_buf *addr);
+static int dial_resolve(host_dial *d, const p2p_buf *addr);
+static void resolved_clear(host_dial *d);
 
 static host_dial *find_dial(p2p_host *h, const p2p_peerid *peer)
 {
@@ -38,6 +41,7 @@ static void dial_finish(host_dial *d, int err)
 	h->n_dials--;
 	for (size_t i = 0; i < d->n_addrs; i++)
 		p2p_buf_free(&d->addrs[i]);
+	resolved_clear(d);
 	free(d);
 	host_maybe_finish(h);
 }
@@ -63,7 +67,7 @@ static void on_outbound_done(p2p_conn *c, int err, void *user)
 	if (err < 0) {
 		host_conn_failed(hc);
 		d->last_err = err;
-		log_dial_error(d, &d->addrs[d->next_addr - 1], err);
+		log_dial_error(d, d->current, err);
 		dial_next(d);
 		return;
 	}
@@ -77,7 +81,7 @@ static void on_tcp_dialed(p2p_pipe *pipe, int err, void *user)
 	d->tcp = NULL;
 	if (err < 0) {
 		d->last_err = err;
-		log_dial_error(d, &d->addrs[d->next_addr - 1], err);
+		log_dial_error(d, d->current, err);
 		dial_next(d);
 		return;
 	}
@@ -108,20 +112,119 @@ static void on_tcp_dialed(p2p_pipe *pipe, int err, void *user)
 static void dial_next(host_dial *d)
 {
 	p2p_host *h = d->host;
-	while (d->next_addr < d->n_addrs) {
+	for (;;) {
 		if (h->closing) {
 			d->last_err = P2P_ECLOSED;
 			break;
 		}
-		p2p_buf *a = &d->addrs[d->next_addr++];
-		int rc = p2p_tcp_dial(&d->tcp, h->loop, a->data, a->len,
-		                      h->cfg.dial_timeout_ms, on_tcp_dialed, d);
+		const p2p_buf *a;
+		if (d->next_resolved < d->n_resolved)
+			a = &d->resolved[d->next_resolved++];
+		else if (d->next_addr < d->n_addrs)
+			a = &d->addrs[d->next_addr++];
+		else
+			break;
+		d->current = a;
+		int rc = is_dns(a)
+		             ? dial_resolve(d, a)
+		             : p2p_tcp_dial(&d->tcp, h->loop, a->data, a->len,
+		                            h->cfg.dial_timeout_ms, on_tcp_dialed, d);
 		if (rc == P2P_OK)
 			return;
 		d->tcp = NULL;
 		d->last_err = rc;
+		log_dial_error(d, a, rc);
 	}
 	dial_finish(d, d->last_err ? d->last_err : P2P_ENOTFOUND);
+}
+
+/* --- DNS addresses: resolved when their turn comes (p2p/dns.h); what
+ * they stand for is tried next --- */
+
+static bool is_dns(const p2p_buf *addr)
+{
+	p2p_dns_split split;
+	return p2p_dns_find(addr->data, addr->len, &split) == 1;
+}
+
+static void resolved_clear(host_dial *d)
+{
+	for (size_t i = 0; i < d->n_resolved; i++)
+		p2p_buf_free(&d->resolved[i]);
+	d->n_resolved = d->next_resolved = 0;
+}
+
+/* Keeps the TCP addresses of our peer (or of no peer in particular),
+ * without /p2p/, up to P2P_HOST_MAX_DIAL_ADDRS. */
+static void on_resolved(int err, const p2p_buf *addrs, size_t n, void *user)
+{
+	host_dial *d = user;
+	resolved_clear(d);
+	for (size_t i = 0; i < n && d->n_resolved < P2P_HOST_MAX_DIAL_ADDRS; i++) {
+		const uint8_t *mh;
+		size_t mh_len, prefix;
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		if (p2p_multiaddr_peer_id(addrs[i].data, addrs[i].len, &mh, &mh_len) ==
+		        P2P_OK &&
+		    (mh_len != d->peer.len || memcmp(mh, d->peer.bytes, mh_len) != 0))
+			continue;
+		if (p2p_multiaddr_without_peer_id(addrs[i].data, addrs[i].len, &prefix) <
+		        0 ||
+		    p2p_multiaddr_to_sockaddr(addrs[i].data, prefix, &ss, &sslen) < 0)
+			continue;
+		p2p_buf *b = &d->resolved[d->n_resolved];
+		p2p_buf_init(b);
+		if (p2p_buf_append(b, addrs[i].data, prefix) == P2P_OK)
+			d->n_resolved++;
+	}
+	if (err == P2P_OK && d->n_resolved == 0)
+		err = P2P_EUNSUPPORTED; /* nothing we can dial */
+	if (err < 0) {
+		d->last_err = err;
+		log_dial_error(d, d->current, err);
+	}
+	dial_next(d);
+}
+
+static int dial_resolve(host_dial *d, const p2p_buf *addr)
+{
+	p2p_host *h = d->host;
+	int rc;
+	if (h->dns == NULL) {
+		p2p_dns_config cfg = {.servers = h->dns_servers};
+		rc = p2p_dns_new(&h->dns, h->loop, &cfg);
+		if (rc < 0) {
+			h->dns = NULL;
+			return rc;
+		}
+	}
+	/* With our peer's /p2p/ on the end, /dnsaddr records of other peers
+	 * are left out (the suffix rule). */
+	p2p_buf q;
+	p2p_buf_init(&q);
+	rc = p2p_buf_append(&q, addr->data, addr->len);
+	if (rc == P2P_OK)
+		rc = p2p_multiaddr_append_peer_id(&q, d->peer.bytes, d->peer.len);
+	if (rc == P2P_OK)
+		rc = p2p_dns_resolve(h->dns, q.data, q.len, on_resolved, d);
+	p2p_buf_free(&q);
+	return rc;
+}
+
+static void on_dns_closed(void *user)
+{
+	p2p_host *h = user;
+	h->dns = NULL;
+	host_maybe_finish(h);
+}
+
+void host_dns_close(p2p_host *h)
+{
+	if (h->dns && !h->dns_closing) {
+		h->dns_closing = true;
+		p2p_dns_close(h->dns, on_dns_closed, h);
+	}
 }
 
 void host_dials_cancel(p2p_host *h)

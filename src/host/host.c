@@ -284,8 +284,15 @@ int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
 	h->cfg.agent_version = h->agent;
 	if (rc == P2P_OK && h->agent == NULL)
 		rc = P2P_ENOMEM;
+	if (cfg && cfg->dns_servers) {
+		h->dns_servers = strdup(cfg->dns_servers);
+		if (rc == P2P_OK && h->dns_servers == NULL)
+			rc = P2P_ENOMEM;
+	}
+	h->cfg.dns_servers = h->dns_servers;
 	if (rc < 0) {
 		p2p_peerstore_free(h->ps);
+		free(h->dns_servers);
 		free(h->agent);
 		free(h);
 		return rc;
@@ -304,6 +311,7 @@ static void on_idle_closed(uv_handle_t *handle)
 	for (size_t i = 0; i < h->n_handlers; i++)
 		free(h->handlers[i].protocol);
 	p2p_peerstore_free(h->ps);
+	free(h->dns_servers);
 	free(h->agent);
 	free(h);
 	if (cb)
@@ -312,7 +320,8 @@ static void on_idle_closed(uv_handle_t *handle)
 
 void host_maybe_finish(p2p_host *h)
 {
-	if (!h->closing || h->conns || h->dials || h->ready || h->closing_listeners)
+	if (!h->closing || h->conns || h->dials || h->ready || h->closing_listeners ||
+	    h->dns)
 		return;
 	if (uv_is_closing((uv_handle_t *)&h->idle))
 		return;
@@ -339,6 +348,7 @@ void p2p_host_close(p2p_host *h, void (*on_closed)(void *user), void *user)
 	}
 	h->n_listeners = 0;
 	host_dials_cancel(h);
+	host_dns_close(h);
 	for (host_conn *hc = h->conns; hc; hc = hc->next)
 		if (hc->conn)
 			p2p_conn_close(hc->conn, 0);

@@ -4,6 +4,7 @@
 #ifndef P2P_HOST_INTERNAL_H
 #define P2P_HOST_INTERNAL_H
 
+#include "p2p/dns.h"
 #include "p2p/host.h"
 #include "p2p/transport.h"
 
@@ -31,6 +32,10 @@ typedef struct host_dial {
 	p2p_peerid peer;
 	p2p_buf addrs[P2P_HOST_MAX_DIAL_ADDRS];
 	size_t n_addrs, next_addr;
+	const p2p_buf *current; /* the address being dialed */
+	/* What the last DNS address resolved to, tried before addrs[next_addr]. */
+	p2p_buf resolved[P2P_HOST_MAX_DIAL_ADDRS];
+	size_t n_resolved, next_resolved;
 	p2p_tcp_dialer *tcp;         /* the TCP connect in progress */
 	struct host_conn *upgrading; /* the handshake in progress */
 	int last_err;
@@ -81,6 +86,10 @@ struct p2p_host {
 	host_ready *ready, *ready_tail;
 
 	uv_idle_t idle; /* delivers `ready` */
+	/* The resolver for DNS addresses (dial.c), made on first use. */
+	p2p_dns *dns;
+	char *dns_servers; /* cfg.dns_servers, copied */
+	bool dns_closing;
 	size_t closing_listeners;
 	bool closing;
 	void (*on_closed)(void *user);
@@ -104,5 +113,7 @@ void host_defer_connect(p2p_host *h, const p2p_peerid *peer, int err,
 
 /* dial.c */
 void host_dials_cancel(p2p_host *h);
+/* Closes the resolver, if any; h->dns is NULL once it is closed. */
+void host_dns_close(p2p_host *h);
 
 #endif
