@@ -404,9 +404,8 @@ static void job_free(dns_job *job)
 	free(job);
 }
 
-static void job_unlink(dns_job *job)
+static void job_unlink(p2p_dns *d, dns_job *job)
 {
-	p2p_dns *d = job->d;
 	if (job->prev)
 		job->prev->next = job->next;
 	else
@@ -417,9 +416,9 @@ static void job_unlink(dns_job *job)
 		d->jobs_tail = job->prev;
 }
 
+/* Runs the job's callback and frees it; it is out of the list already. */
 static void job_deliver(dns_job *job, int err)
 {
-	job_unlink(job);
 	if (err == P2P_OK && job->n_results == 0)
 		err = job->err ? job->err : P2P_ENOTFOUND;
 	if (err < 0)
@@ -442,6 +441,7 @@ static void on_idle(uv_idle_t *idle)
 			uv_idle_stop(idle);
 			return;
 		}
+		job_unlink(d, job);
 		job_deliver(job, P2P_OK);
 	}
 }
@@ -502,8 +502,13 @@ static void on_handle_closed(uv_handle_t *h)
 	if (--d->closing_handles > 0 || !d->closing)
 		return;
 	/* Every handle is closed: fail what is left, then free. */
-	while (d->jobs)
-		job_deliver(d->jobs, P2P_ECLOSED);
+	dns_job *list = d->jobs;
+	d->jobs = d->jobs_tail = NULL;
+	while (list) {
+		dns_job *job = list;
+		list = job->next;
+		job_deliver(job, P2P_ECLOSED);
+	}
 	void (*cb)(void *) = d->on_closed;
 	void *user = d->closed_user;
 	free(d);

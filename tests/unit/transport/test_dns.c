@@ -370,8 +370,8 @@ static bool hosts_entry(char *name, size_t name_max, char *ip, size_t ip_max)
 		    inet_pton(AF_INET, a, &in) != 1 || strstr(n, "localhost") ||
 		    strlen(n) >= name_max || strlen(a) >= ip_max || strchr(n, '#'))
 			continue;
-		strcpy(name, n);
-		strcpy(ip, a);
+		snprintf(name, name_max, "%s", n);
+		snprintf(ip, ip_max, "%s", a);
 		found = true;
 	}
 	fclose(fp);
