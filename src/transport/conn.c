@@ -98,12 +98,13 @@ static int sink_to_noise(const uint8_t *head, size_t head_len, const uint8_t *pa
 
 ssize_t conn_write_stream(p2p_conn *c, uint32_t id, const uint8_t *data, size_t len)
 {
-	/* A bulk writer gets room for a whole batch at once: growing the
+	/* A bulk writer gets room for a whole batch at once (a batch less a
+	 * byte, then one more chunk, with Noise's framing): growing the
 	 * buffer write by write would copy what is already encrypted. Small
 	 * writes (pings, a keystroke) keep small buffers. */
 	p2p_buf *no = p2p_noise_output(c->noise);
-	if (no->cap == 0 && len >= CONN_BULK_WRITE &&
-	    p2p_buf_reserve(no, CONN_WRITE_BATCH + P2P_NOISE_MAX_FRAME) < 0)
+	size_t room = CONN_WRITE_BATCH + STREAM_CHUNK + P2P_NOISE_MAX_FRAME;
+	if (no->cap == 0 && len >= CONN_BULK_WRITE && p2p_buf_reserve(no, room) < 0)
 		return P2P_ENOMEM;
 	return p2p_yamux_write_to(c->yamux, id, data, len, sink_to_noise, c);
 }

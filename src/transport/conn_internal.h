@@ -19,8 +19,10 @@
 /* Bytes a stream hands yamux in one go (then the pipe is checked again). */
 #define STREAM_CHUNK (256 * 1024)
 /* Encrypted bytes worth a socket write of their own; less waits for the
- * end of the loop iteration, so bursts go out in large writes. */
-#define CONN_WRITE_BATCH (256 * 1024)
+ * end of the loop iteration, so bursts go out in large writes. As large as
+ * the pipe's high-water mark (a bulk sender then makes about one write per
+ * loop iteration), and no larger: the writer is congested beyond it. */
+#define CONN_WRITE_BATCH P2P_PIPE_HIGH_WATER
 /* A stream write at least this large reserves a whole batch's buffer. */
 #define CONN_BULK_WRITE (16 * 1024)
 /* How often stream negotiation deadlines are checked once open (more
