@@ -437,19 +437,22 @@ static void test_depth_limit(void **state)
 
 static void test_result_limit(void **state)
 {
-	/* 40 short records: one answer under the EDNS size the resolver asks
-	 * for (this server has no TCP to fall back to). */
+	/* 40 records in one answer: about 3 KB, over the EDNS size the
+	 * resolver asks for, so the UDP answer is truncated and the resolver
+	 * asks again over TCP (the spec's caveat). */
 	enum { N = 40 };
-	static char values[N][32];
+	static char values[N][96];
 	dnss_record t[N];
 	for (int i = 0; i < N; i++) {
-		snprintf(values[i], sizeof(values[i]), "dnsaddr=/udp/%d", i + 1);
+		snprintf(values[i], sizeof(values[i]),
+		         "dnsaddr=/ip4/192.0.2.%d/tcp/1/p2p/" ID_A, i + 1);
 		t[i] = (dnss_record){"_dnsaddr.many.test", DNSS_TXT, values[i]};
 	}
 	fixture f;
 	fx_start(&f, t, N, 0, 0);
-	assert_int_equal(resolve(&f, "/dnsaddr/many.test"), 0);
+	assert_int_equal(resolve(&f, "/dnsaddr/many.test/p2p/" ID_A), 0);
 	assert_int_equal(f.n, P2P_DNS_MAX_RESULTS);
+	assert_int_equal(f.srv.queries, 2); /* UDP, then TCP */
 	fx_stop(&f);
 }
 
