@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "p2p/error.h"
+#include "protocols/perf/perf_internal.h"
 
 /* Appends min(remaining, max, P2P_PERF_CHUNK) zero bytes. */
 static int append_filler(p2p_buf *out, uint64_t remaining, size_t max)
@@ -107,4 +108,21 @@ int p2p_perf_server_produce(p2p_perf_server *s, p2p_buf *out, size_t max)
 bool p2p_perf_server_done(const p2p_perf_server *s)
 {
 	return s->eof && s->sent == s->download;
+}
+
+static size_t take(uint64_t *done, uint64_t total, size_t max)
+{
+	size_t n = total - *done < max ? (size_t)(total - *done) : max;
+	*done += n;
+	return n;
+}
+
+size_t perf_client_take_filler(p2p_perf_client *c, size_t max)
+{
+	return c->header_sent ? take(&c->sent, c->upload, max) : 0;
+}
+
+size_t perf_server_take_filler(p2p_perf_server *s, size_t max)
+{
+	return s->eof ? take(&s->sent, s->download, max) : 0;
 }

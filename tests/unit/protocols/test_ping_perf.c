@@ -9,6 +9,7 @@
 #include "p2p/error.h"
 #include "p2p/perf.h"
 #include "p2p/ping.h"
+#include "protocols/perf/perf_internal.h"
 
 static void test_ping_round_trips(void **state)
 {
@@ -140,11 +141,41 @@ static void test_perf(void **state)
 	p2p_buf_free(&b);
 }
 
+/* The host-side services count the filler instead of producing it: the
+ * same totals and the same order rules as produce. */
+static void test_perf_take_filler(void **state)
+{
+	p2p_perf_client c;
+	p2p_perf_client_init(&c, 100000, 7);
+	assert_int_equal(perf_client_take_filler(&c, 4096), 0); /* header first */
+	p2p_buf out;
+	p2p_buf_init(&out);
+	assert_int_equal(p2p_perf_client_produce(&c, &out, 1000), P2P_PERF_HEADER_LEN);
+	assert_int_equal(perf_client_take_filler(&c, 65536), 65536);
+	assert_false(p2p_perf_client_upload_done(&c));
+	assert_int_equal(perf_client_take_filler(&c, 65536), 100000 - 65536);
+	assert_true(p2p_perf_client_upload_done(&c));
+	assert_int_equal(perf_client_take_filler(&c, 65536), 0);
+
+	p2p_perf_server s;
+	p2p_perf_server_init(&s);
+	assert_int_equal(p2p_perf_server_recv(&s, out.data, out.len), P2P_OK);
+	assert_int_equal(perf_server_take_filler(&s, 5), 0); /* before EOF */
+	assert_int_equal(p2p_perf_server_eof(&s), P2P_OK);
+	assert_int_equal(perf_server_take_filler(&s, 5), 5);
+	assert_false(p2p_perf_server_done(&s));
+	assert_int_equal(perf_server_take_filler(&s, 5), 2);
+	assert_true(p2p_perf_server_done(&s));
+	assert_int_equal(perf_server_take_filler(&s, 5), 0);
+	p2p_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ping_round_trips),
 	    cmocka_unit_test(test_perf),
+	    cmocka_unit_test(test_perf_take_filler),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
