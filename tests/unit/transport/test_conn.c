@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "echo_streams.h"
 #include "mempipe.h"
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
@@ -37,47 +38,7 @@ typedef struct fixture {
 	int accepted;
 } fixture;
 
-/* --- the echo handler on a --- */
-
-typedef struct echo {
-	size_t unconsumed;
-} echo;
-
-static void echo_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
-{
-	echo *e = user;
-	int r = p2p_stream_write(s, data, len);
-	assert_true(r >= 0);
-	e->unconsumed += len;
-	if (r == 1) {
-		p2p_stream_consume(s, e->unconsumed);
-		e->unconsumed = 0;
-	}
-}
-
-static void echo_drain(p2p_stream *s, void *user)
-{
-	echo *e = user;
-	p2p_stream_consume(s, e->unconsumed);
-	e->unconsumed = 0;
-}
-
-static void echo_fin(p2p_stream *s, void *user)
-{
-	p2p_stream_close_write(s);
-}
-
-static void echo_close(p2p_stream *s, void *user)
-{
-	free(user);
-}
-
-static const p2p_stream_callbacks echo_cbs = {
-    .on_data = echo_data,
-    .on_drain = echo_drain,
-    .on_fin = echo_fin,
-    .on_close = echo_close,
-};
+/* --- the echo handler on a (echo_streams.h) --- */
 
 static void a_selected(p2p_stream *s, const char *proto, int err, void *user)
 {
@@ -241,70 +202,10 @@ static void test_wrong_peer(void **state)
 
 /* --- a client stream on b --- */
 
-typedef struct client {
-	p2p_stream *s;
-	int err;
-	bool selected;
-	const uint8_t *payload;
-	size_t len, sent;
-	p2p_buf got;
-	bool fin;
-	bool closed;
-	bool reset;
-} client;
-
-static void cli_pump(p2p_stream *s, client *c)
-{
-	while (c->sent < c->len) {
-		size_t n = c->len - c->sent < 65536 ? c->len - c->sent : 65536;
-		int r = p2p_stream_write(s, c->payload + c->sent, n);
-		assert_true(r >= 0);
-		c->sent += n;
-		if (r == 0)
-			return;
-	}
-	p2p_stream_close_write(s);
-}
-
-static void cli_drain(p2p_stream *s, void *user)
-{
-	cli_pump(s, user);
-}
-
-static void cli_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
-{
-	client *c = user;
-	p2p_buf_append(&c->got, data, len);
-	p2p_stream_consume(s, len);
-}
-
-static void cli_fin(p2p_stream *s, void *user)
-{
-	((client *)user)->fin = true;
-}
-
-static void cli_reset(p2p_stream *s, int err, void *user)
-{
-	((client *)user)->reset = true;
-}
-
-static void cli_close(p2p_stream *s, void *user)
-{
-	((client *)user)->closed = true;
-}
-
-static const p2p_stream_callbacks cli_cbs = {
-    .on_data = cli_data,
-    .on_drain = cli_drain,
-    .on_fin = cli_fin,
-    .on_reset = cli_reset,
-    .on_close = cli_close,
-};
-
 static void cli_selected(p2p_stream *s, const char *proto, int err, void *user)
 {
 	client *c = user;
-	c->selected = true;
+	c->ready = true;
 	c->err = err;
 	if (err < 0)
 		return;
@@ -352,7 +253,7 @@ static void test_unknown_protocol(void **state)
 	connect_both(f);
 	client c = {0};
 	open_client(f, &c, "/nope/1.0.0");
-	assert_true(uvt_run(&f->loop, &c.selected, 5000));
+	assert_true(uvt_run(&f->loop, &c.ready, 5000));
 	assert_int_equal(c.err, P2P_ENEGOTIATE);
 	/* The connection goes on. */
 	client d = {.payload = (const uint8_t *)"hello", .len = 5};
