@@ -124,18 +124,36 @@ static const tunnel_tcp_fwd_hooks client_tcp_hooks = {
     .on_done = client_fwd_done,
 };
 
+/* A stream to the host could not be had, or is no longer wanted: reset it
+ * and, if it failed while we are running, say why. */
+static void client_stream_unwanted(client_app *ca, p2p_stream *s, int err)
+{
+	if (s)
+		p2p_stream_reset(s);
+	if (err < 0 && !ca->app.stopping)
+		tunnel_emit_error(ca->app.events, "cannot open a tunnel to host %s: %s",
+		                  ca->host_id, p2p_strerror(err));
+}
+
+/* Sends the /mtunnel/2.0.0 header: the token's secret and network. */
+static int client_send_request(client_app *ca, p2p_stream *s)
+{
+	p2p_buf req;
+	p2p_buf_init(&req);
+	int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
+	if (rc == 0)
+		rc = p2p_stream_write(s, req.data, req.len);
+	p2p_buf_free(&req);
+	return rc;
+}
+
 static void on_stream_ready(p2p_stream *s, int err, void *user)
 {
 	tunnel_tcp_fwd *f = user;
 	client_app *ca = f->owner;
 	f->stream_pending = false;
 	if (err < 0 || f->sock_closing) {
-		if (s)
-			p2p_stream_reset(s);
-		if (err < 0 && !ca->app.stopping)
-			tunnel_emit_error(ca->app.events,
-			                  "cannot open a tunnel to host %s: %s",
-			                  ca->host_id, p2p_strerror(err));
+		client_stream_unwanted(ca, s, err);
 		tunnel_tcp_fwd_close_sock(f);
 		tunnel_tcp_fwd_maybe_done(f);
 		return;
@@ -145,13 +163,7 @@ static void on_stream_ready(p2p_stream *s, int err, void *user)
 		tunnel_tcp_fwd_start(f); /* no header: bytes flow at once */
 		return;
 	}
-	p2p_buf req;
-	p2p_buf_init(&req);
-	int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
-	if (rc == 0)
-		rc = p2p_stream_write(s, req.data, req.len);
-	p2p_buf_free(&req);
-	if (rc < 0)
+	if (client_send_request(ca, s) < 0)
 		tunnel_tcp_fwd_abort(f);
 }
 
@@ -323,24 +335,13 @@ static void on_flow_stream_ready(p2p_stream *s, int err, void *user)
 	client_app *ca = f->owner;
 	f->stream_pending = false;
 	if (err < 0 || f->closing) {
-		if (s)
-			p2p_stream_reset(s);
-		if (err < 0 && !ca->app.stopping)
-			tunnel_emit_error(ca->app.events,
-			                  "cannot open a tunnel to host %s: %s",
-			                  ca->host_id, p2p_strerror(err));
+		client_stream_unwanted(ca, s, err);
 		f->closing = true;
 		tunnel_udp_flow_maybe_done(f);
 		return;
 	}
 	tunnel_udp_flow_set_stream(f, s);
-	p2p_buf req;
-	p2p_buf_init(&req);
-	int rc = tunnel_request_encode(ca->token.secret, ca->token.network, &req);
-	if (rc == 0)
-		rc = p2p_stream_write(s, req.data, req.len);
-	p2p_buf_free(&req);
-	if (rc < 0)
+	if (client_send_request(ca, s) < 0)
 		tunnel_udp_flow_abort(f);
 }
 
