@@ -30,8 +30,9 @@
 #define P2P_DNS_MAX_LOOKUPS 64  /* DNS look-ups made in all */
 #define P2P_DNS_MAX_NAME    253 /* characters in a host name (RFC 1035) */
 /* Defaults of p2p_dns_config. */
-#define P2P_DNS_TIMEOUT_MS 2000 /* first try; c-ares doubles it each round */
-#define P2P_DNS_TRIES      3
+#define P2P_DNS_TIMEOUT_MS  2000 /* first try; c-ares doubles it each round */
+#define P2P_DNS_TRIES       3
+#define P2P_DNS_DEADLINE_MS 5000 /* one whole resolve, all look-ups and tries */
 
 /* --- sans-I/O --- */
 
@@ -83,12 +84,16 @@ typedef struct p2p_dns_config {
 	const char *servers;
 	uint32_t timeout_ms; /* 0: P2P_DNS_TIMEOUT_MS */
 	uint32_t tries;      /* 0: P2P_DNS_TRIES */
+	/* A resolve not done this long after p2p_dns_resolve ends then (c-ares's
+	 * own tries alone could take 2+4+8 s). 0: P2P_DNS_DEADLINE_MS. */
+	uint32_t deadline_ms;
 } p2p_dns_config;
 
 /* The result of one resolve: err 0 and addrs[0..n) (n >= 1, binary
  * multiaddrs, owned by the resolver during the call only), or err < 0 and
  * n 0: P2P_ENOTFOUND (no such name, no records, no record that matched),
- * P2P_ETIMEDOUT (no answer), P2P_ELIMIT (only addresses past
+ * P2P_ETIMEDOUT (no answer, or none by the deadline; at the deadline the
+ * addresses found so far, if any, are the result), P2P_ELIMIT (only addresses past
  * P2P_DNS_MAX_DEPTH or P2P_DNS_MAX_LOOKUPS), P2P_EPROTO (a bad answer),
  * P2P_EIO (the server failed or refused), P2P_EINVAL (a record named a
  * host we do not look up), P2P_ECLOSED (the resolver was closed first),

@@ -9,6 +9,15 @@
  * p2p_dns_resolve (c-ares answers some look-ups, /etc/hosts and numeric
  * names, from inside the call that asks).
  *
+ * Each job has a deadline, so one resolve never waits for all of c-ares's
+ * tries. Every job gets the same delay, and the list of jobs is oldest
+ * first, so the list is in deadline order too and one uv_timer for the
+ * resolver is enough. A job past its deadline is delivered then, with
+ * what it has; c-ares 1.x cannot cancel one query (ares_cancel ends every
+ * query of the channel), so the job's lookups run on until c-ares gives
+ * up, and the job's memory, without its results, lives until the last
+ * one returns.
+ *
  * c-ares needs no ares_library_init on Linux: since 1.7 it only sets up
  * Winsock, and ares_init checks it only on Windows. So no global state. */
 #include <ares.h>
@@ -40,10 +49,12 @@ typedef struct dns_job {
 	void *user;
 	p2p_buf results[P2P_DNS_MAX_RESULTS];
 	size_t n_results;
-	size_t refs;    /* lookups in flight, +1 while one is being handled */
-	size_t lookups; /* lookups started, against P2P_DNS_MAX_LOOKUPS */
-	int err;        /* why, if there is no result */
-	bool finished;
+	size_t refs;       /* lookups in flight, +1 while one is being handled */
+	size_t lookups;    /* lookups started, against P2P_DNS_MAX_LOOKUPS */
+	int err;           /* why, if there is no result */
+	uint64_t deadline; /* uv_now() by which the callback runs */
+	bool finished;     /* no lookup left: waits for the idle to deliver */
+	bool delivered;    /* callback ran (at the deadline); only lookups left */
 	struct dns_job *prev, *next;
 } dns_job;
 
@@ -57,8 +68,10 @@ typedef struct dns_lookup {
 struct p2p_dns {
 	uv_loop_t *loop;
 	ares_channel channel;
-	uv_timer_t timer; /* c-ares's next timeout */
-	uv_idle_t idle;   /* delivers finished jobs */
+	uv_timer_t timer;          /* c-ares's next timeout */
+	uv_idle_t idle;            /* delivers finished jobs */
+	uv_timer_t deadline_timer; /* the deadline of the oldest unfinished job */
+	uint64_t deadline_ms;
 	dns_sock *socks;
 	dns_job *jobs, *jobs_tail; /* oldest first; every job not yet delivered */
 	size_t closing_handles;
@@ -183,6 +196,10 @@ static void job_unref(dns_job *job)
 {
 	if (--job->refs > 0)
 		return;
+	if (job->delivered) { /* the last lookup of a job past its deadline */
+		free(job);
+		return;
+	}
 	job->finished = true;
 	if (!job->d->closing)
 		uv_idle_start(&job->d->idle, on_idle);
@@ -239,7 +256,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 {
 	dns_lookup *l = arg;
 	dns_job *job = l->job;
-	if (status != ARES_SUCCESS || job->d->closing) {
+	if (status != ARES_SUCCESS || job->d->closing || job->delivered) {
 		job_note_err(job, from_ares(status));
 		goto out;
 	}
@@ -303,9 +320,9 @@ static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int
 	dns_lookup *l = arg;
 	dns_job *job = l->job;
 	struct ares_txt_ext *txts = NULL;
-	if (status == ARES_SUCCESS && !job->d->closing)
+	if (status == ARES_SUCCESS && !job->d->closing && !job->delivered)
 		status = ares_parse_txt_reply_ext(abuf, alen, &txts);
-	if (status != ARES_SUCCESS || job->d->closing) {
+	if (status != ARES_SUCCESS || job->d->closing || job->delivered) {
 		job_note_err(job, from_ares(status));
 		goto out;
 	}
@@ -397,11 +414,11 @@ static void job_add(dns_job *job, const uint8_t *addr, size_t len, unsigned dept
 		lookup_start(job, addr, len, depth);
 }
 
-static void job_free(dns_job *job)
+static void job_free_results(dns_job *job)
 {
 	for (size_t i = 0; i < job->n_results; i++)
 		p2p_buf_free(&job->results[i]);
-	free(job);
+	job->n_results = 0;
 }
 
 static void job_unlink(p2p_dns *d, dns_job *job)
@@ -416,16 +433,72 @@ static void job_unlink(p2p_dns *d, dns_job *job)
 		d->jobs_tail = job->prev;
 }
 
-/* Runs the job's callback and frees it; it is out of the list already. */
-static void job_deliver(dns_job *job, int err)
+/* Runs the job's callback, which is out of the list already, and frees
+ * its results; the job itself is freed by the caller, or by its last
+ * lookup if it has lookups in flight. */
+static void job_report(dns_job *job, int err)
 {
 	if (err == P2P_OK && job->n_results == 0)
 		err = job->err ? job->err : P2P_ENOTFOUND;
+	job->delivered = true;
 	if (err < 0)
 		job->cb(err, NULL, 0, job->user);
 	else
 		job->cb(P2P_OK, job->results, job->n_results, job->user);
-	job_free(job);
+	job_free_results(job);
+}
+
+/* job_report for a job with no lookup left, which is then freed. */
+static void job_deliver(dns_job *job, int err)
+{
+	job_report(job, err);
+	free(job);
+}
+
+static dns_job *first_unfinished(p2p_dns *d)
+{
+	dns_job *job = d->jobs;
+	while (job && job->finished)
+		job = job->next;
+	return job;
+}
+
+static void on_deadline(uv_timer_t *t);
+
+/* Sets the timer to the deadline of the oldest job still waiting for a
+ * lookup, or stops it, so that it keeps the loop alive only while there
+ * is something to wait for. */
+static void update_deadline(p2p_dns *d)
+{
+	if (d->closing)
+		return;
+	dns_job *job = first_unfinished(d);
+	if (job == NULL) {
+		uv_timer_stop(&d->deadline_timer);
+		return;
+	}
+	uint64_t now = uv_now(d->loop);
+	uv_timer_start(&d->deadline_timer, on_deadline,
+	               job->deadline > now ? job->deadline - now : 0, 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	p2p_dns *d = t->data;
+	uint64_t now = uv_now(d->loop);
+	/* As in on_idle, a callback may resolve again or close the resolver. */
+	while (!d->closing) {
+		dns_job *job = first_unfinished(d);
+		if (job == NULL || job->deadline > now)
+			break;
+		job_unlink(d, job);
+		/* The addresses found so far, if any, else the timeout: it is why
+		 * there is nothing, whatever a finished lookup said. */
+		if (job->n_results == 0)
+			job->err = P2P_ETIMEDOUT;
+		job_report(job, P2P_OK);
+	}
+	update_deadline(d);
 }
 
 static void on_idle(uv_idle_t *idle)
@@ -439,6 +512,7 @@ static void on_idle(uv_idle_t *idle)
 			job = job->next;
 		if (job == NULL) {
 			uv_idle_stop(idle);
+			update_deadline(d);
 			return;
 		}
 		job_unlink(d, job);
@@ -485,6 +559,9 @@ int p2p_dns_new(p2p_dns **out, uv_loop_t *loop, const p2p_dns_config *cfg)
 	d->timer.data = d;
 	uv_idle_init(loop, &d->idle);
 	d->idle.data = d;
+	uv_timer_init(loop, &d->deadline_timer);
+	d->deadline_timer.data = d;
+	d->deadline_ms = cfg && cfg->deadline_ms ? cfg->deadline_ms : P2P_DNS_DEADLINE_MS;
 	*out = d;
 	return P2P_OK;
 }
@@ -534,9 +611,10 @@ void p2p_dns_close(p2p_dns *d, void (*on_closed)(void *user), void *user)
 		d->closing_handles++;
 		uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 	}
-	d->closing_handles += 2;
+	d->closing_handles += 3;
 	uv_close((uv_handle_t *)&d->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&d->idle, on_handle_closed);
+	uv_close((uv_handle_t *)&d->deadline_timer, on_handle_closed);
 }
 
 int p2p_dns_resolve(p2p_dns *d, const uint8_t *maddr, size_t len, p2p_dns_cb cb,
@@ -553,6 +631,10 @@ int p2p_dns_resolve(p2p_dns *d, const uint8_t *maddr, size_t len, p2p_dns_cb cb,
 	job->d = d;
 	job->cb = cb;
 	job->user = user;
+	/* uv_now() is cached at the start of the loop's turn: without an
+	 * update, the deadline could come earlier than asked. */
+	uv_update_time(d->loop);
+	job->deadline = uv_now(d->loop) + d->deadline_ms;
 	job->prev = d->jobs_tail;
 	if (d->jobs_tail)
 		d->jobs_tail->next = job;
@@ -563,5 +645,6 @@ int p2p_dns_resolve(p2p_dns *d, const uint8_t *maddr, size_t len, p2p_dns_cb cb,
 	job_add(job, maddr, len, 0);
 	job_unref(job);
 	update_timer(d);
+	update_deadline(d);
 	return P2P_OK;
 }

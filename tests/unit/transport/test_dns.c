@@ -249,15 +249,23 @@ static void on_resolved(int err, const p2p_buf *addrs, size_t n, void *user)
 	f->done = true;
 }
 
-static void fx_start(fixture *f, const dnss_record *t, size_t n, uint32_t timeout_ms,
-                     uint32_t tries)
+static void fx_start_deadline(fixture *f, const dnss_record *t, size_t n,
+                              uint32_t timeout_ms, uint32_t tries, uint32_t deadline_ms)
 {
 	memset(f, 0, sizeof(*f));
 	uv_loop_init(&f->loop);
 	assert_int_equal(dnss_start(&f->srv, &f->loop, t, n), 0);
-	p2p_dns_config cfg = {
-	    .servers = f->srv.servers, .timeout_ms = timeout_ms, .tries = tries};
+	p2p_dns_config cfg = {.servers = f->srv.servers,
+	                      .timeout_ms = timeout_ms,
+	                      .tries = tries,
+	                      .deadline_ms = deadline_ms};
 	assert_int_equal(p2p_dns_new(&f->dns, &f->loop, &cfg), 0);
+}
+
+static void fx_start(fixture *f, const dnss_record *t, size_t n, uint32_t timeout_ms,
+                     uint32_t tries)
+{
+	fx_start_deadline(f, t, n, timeout_ms, tries, 0);
 }
 
 static void on_dns_closed(void *user)
@@ -500,6 +508,58 @@ static void test_timeout(void **state)
 	fx_stop(&f);
 }
 
+/* Milliseconds a resolve takes, and its error in f->err. */
+static uint64_t timed_resolve(fixture *f, const char *text)
+{
+	uv_update_time(&f->loop);
+	uint64_t t0 = uv_now(&f->loop);
+	resolve(f, text);
+	uv_update_time(&f->loop);
+	return uv_now(&f->loop) - t0;
+}
+
+/* A server that never answers: c-ares alone would wait 1 + 2 + 4 s; the
+ * deadline ends the resolve at 300 ms, once. */
+static void test_deadline(void **state)
+{
+	fixture f;
+	fx_start_deadline(&f, table, TABLE_LEN, 1000, 3, 300);
+	f.srv.mute = true;
+	uint64_t took = timed_resolve(&f, "/dns4/a.test/tcp/1");
+	assert_int_equal(f.err, P2P_ETIMEDOUT);
+	assert_true(took >= 250);
+	assert_true(took < 900); /* before c-ares's first try even ended */
+	assert_true(f.srv.queries >= 1);
+	/* dnsaddr too, and two resolves at once, each ended by its own
+	 * deadline. */
+	took = timed_resolve(&f, "/dnsaddr/d.test/p2p/" ID_A);
+	assert_int_equal(f.err, P2P_ETIMEDOUT);
+	assert_true(took < 900);
+	/* Closing with the timed-out look-ups still in c-ares: ASan checks
+	 * that the jobs they belong to are freed. */
+	fx_stop(&f);
+}
+
+/* The look-up of a job past its deadline returns later (here c-ares gives
+ * up at 400 ms): the callback must not run again, and the resolver goes
+ * on working. */
+static void test_deadline_then_late_answer(void **state)
+{
+	fixture f;
+	fx_start_deadline(&f, table, TABLE_LEN, 400, 1, 100);
+	f.srv.mute = true;
+	uint64_t took = timed_resolve(&f, "/dns4/a.test/tcp/1");
+	assert_int_equal(f.err, P2P_ETIMEDOUT);
+	assert_true(took < 350);
+	/* f.done stays true: on_resolved fails if it runs again. */
+	bool never = false;
+	assert_false(uvt_run(&f.loop, &never, 700));
+	f.srv.mute = false;
+	assert_int_equal(resolve(&f, "/dns4/a.test/tcp/1"), 0);
+	assert_true(has(&f, "/ip4/192.0.2.1/tcp/1"));
+	fx_stop(&f);
+}
+
 static void test_close_in_flight(void **state)
 {
 	fixture f;
@@ -559,6 +619,8 @@ int main(void)
 	    cmocka_unit_test(test_result_limit),
 	    cmocka_unit_test(test_lookup_limit),
 	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_deadline),
+	    cmocka_unit_test(test_deadline_then_late_answer),
 	    cmocka_unit_test(test_close_in_flight),
 	    cmocka_unit_test(test_bad_input),
 	};
