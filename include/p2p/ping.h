@@ -16,6 +16,10 @@
 
 #define P2P_PING_PROTOCOL "/ipfs/ping/1.0.0"
 #define P2P_PING_SIZE     32
+/* Ping streams one peer may have open to us at once; more are reset. The
+ * spec: "the listening peer SHOULD accept at most two streams per peer",
+ * as it may see the dialer's close of one stream after its next open. */
+#define P2P_PING_MAX_INBOUND_PER_PEER 2
 
 /* --- dialer --- */
 
@@ -53,8 +57,14 @@ int p2p_ping_server_finish(const p2p_ping_server *s);
 
 /* --- on a host (ping_service.c); round trips timed with uv_hrtime --- */
 
-/* Answers pings on h. */
-int p2p_ping_serve(p2p_host *h);
+typedef struct p2p_ping_service p2p_ping_service;
+
+/* Answers pings on h, at most P2P_PING_MAX_INBOUND_PER_PEER streams per
+ * peer at once. The service must outlive the host's connections: free it
+ * once the host has closed (from p2p_host_close's on_closed); it does not
+ * touch the host then. */
+int p2p_ping_service_new(p2p_ping_service **out, p2p_host *h);
+void p2p_ping_service_free(p2p_ping_service *svc);
 
 /* Called after each round trip. */
 typedef void (*p2p_ping_rtt_cb)(uint64_t rtt_ns, void *user);

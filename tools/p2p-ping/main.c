@@ -60,6 +60,7 @@ typedef struct app {
 	p2p_privkey *key;
 	p2p_host *host;
 	p2p_identify_service *identify;
+	p2p_ping_service *ping; /* when listening */
 	uv_signal_t sigint, sigterm;
 	uv_timer_t timer;
 	bool handles_open;
@@ -96,6 +97,8 @@ static void on_host_closed(void *user)
 	app *a = user;
 	p2p_identify_service_free(a->identify);
 	a->identify = NULL;
+	p2p_ping_service_free(a->ping);
+	a->ping = NULL;
 	a->host = NULL;
 }
 
@@ -481,7 +484,7 @@ static int setup(app *a)
 	rc = p2p_identify_service_new(&a->identify, a->host,
 	                              listener ? NULL : on_identified, a);
 	if (rc == P2P_OK && listener)
-		rc = p2p_ping_serve(a->host);
+		rc = p2p_ping_service_new(&a->ping, a->host);
 	if (rc == P2P_OK && listener)
 		rc = p2p_perf_serve(a->host);
 	if (rc == P2P_OK && listener)

@@ -1,5 +1,6 @@
-/* Ping on a host: the echoing side as a stream handler, and a client that
- * times a number of round trips on one stream. */
+/* Ping on a host: the echoing side as a stream handler, which counts each
+ * peer's streams, and a client that times a number of round trips on one
+ * stream. */
 #include <stdlib.h>
 
 #include "p2p/error.h"
@@ -7,12 +8,64 @@
 
 /* --- listener --- */
 
+/* A peer with ping streams open to us; freed with its last stream, so
+ * there are never more of these than open streams. */
+typedef struct ping_peer {
+	p2p_ping_service *svc;
+	p2p_peerid id;
+	unsigned streams;
+	struct ping_peer *prev, *next;
+} ping_peer;
+
+struct p2p_ping_service {
+	ping_peer *peers;
+};
+
+/* One inbound ping stream. */
+typedef struct ping_stream {
+	p2p_ping_server core;
+	ping_peer *peer;
+} ping_stream;
+
+static ping_peer *peer_find(p2p_ping_service *svc, const p2p_peerid *id)
+{
+	for (ping_peer *p = svc->peers; p; p = p->next)
+		if (p2p_peerid_equal(&p->id, id))
+			return p;
+	return NULL;
+}
+
+static ping_peer *peer_add(p2p_ping_service *svc, const p2p_peerid *id)
+{
+	ping_peer *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->svc = svc;
+	p->id = *id;
+	p->next = svc->peers;
+	if (svc->peers)
+		svc->peers->prev = p;
+	svc->peers = p;
+	return p;
+}
+
+static void peer_unlink_free(ping_peer *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		p->svc->peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+}
+
 static void server_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
 {
-	p2p_ping_server *srv = user;
+	ping_stream *ps = user;
 	p2p_buf echo;
 	p2p_buf_init(&echo);
-	int rc = p2p_ping_server_recv(srv, data, len, &echo);
+	int rc = p2p_ping_server_recv(&ps->core, data, len, &echo);
 	if (rc == P2P_OK && echo.len > 0)
 		rc = p2p_stream_write(s, echo.data, echo.len);
 	p2p_buf_free(&echo);
@@ -32,7 +85,10 @@ static void server_on_fin(p2p_stream *s, void *user)
 
 static void server_on_close(p2p_stream *s, void *user)
 {
-	free(user);
+	ping_stream *ps = user;
+	if (--ps->peer->streams == 0)
+		peer_unlink_free(ps->peer);
+	free(ps);
 }
 
 static const p2p_stream_callbacks server_callbacks = {
@@ -43,18 +99,50 @@ static const p2p_stream_callbacks server_callbacks = {
 
 static void on_ping_stream(p2p_stream *s, const char *protocol, void *user)
 {
-	p2p_ping_server *srv = malloc(sizeof(*srv));
-	if (srv == NULL) {
+	p2p_ping_service *svc = user;
+	const p2p_peerid *id = p2p_stream_remote_peer(s);
+	ping_peer *p = peer_find(svc, id);
+	if (p && p->streams >= P2P_PING_MAX_INBOUND_PER_PEER) {
 		p2p_stream_reset(s);
 		return;
 	}
-	p2p_ping_server_init(srv);
-	p2p_stream_set_callbacks(s, &server_callbacks, srv);
+	ping_stream *ps = malloc(sizeof(*ps));
+	if (ps && p == NULL)
+		p = peer_add(svc, id);
+	if (ps == NULL || p == NULL) {
+		free(ps);
+		p2p_stream_reset(s);
+		return;
+	}
+	p->streams++;
+	ps->peer = p;
+	p2p_ping_server_init(&ps->core);
+	p2p_stream_set_callbacks(s, &server_callbacks, ps);
 }
 
-int p2p_ping_serve(p2p_host *h)
+int p2p_ping_service_new(p2p_ping_service **out, p2p_host *h)
 {
-	return p2p_host_set_handler(h, P2P_PING_PROTOCOL, on_ping_stream, NULL);
+	p2p_ping_service *svc = calloc(1, sizeof(*svc));
+	if (svc == NULL)
+		return P2P_ENOMEM;
+	int rc = p2p_host_set_handler(h, P2P_PING_PROTOCOL, on_ping_stream, svc);
+	if (rc < 0) {
+		free(svc);
+		return rc;
+	}
+	*out = svc;
+	return P2P_OK;
+}
+
+void p2p_ping_service_free(p2p_ping_service *svc)
+{
+	if (svc == NULL)
+		return;
+	/* The host has closed, so every stream has too: nothing is left, but
+	 * do not leak if something is. */
+	while (svc->peers)
+		peer_unlink_free(svc->peers);
+	free(svc);
 }
 
 /* --- dialer --- */

@@ -28,6 +28,7 @@ typedef struct world {
 	p2p_privkey *key_a, *key_b;
 	p2p_host *a, *b;
 	p2p_identify_service *id_a, *id_b;
+	p2p_ping_service *ping_a;
 	int identified; /* B's identify of A arrived */
 	int pushed;     /* B got A's push */
 	int rtts;
@@ -184,7 +185,7 @@ static void test_two_hosts(void **state)
 	assert_int_equal(p2p_identify_service_new(&w.id_a, w.a, NULL, NULL), 0);
 	assert_int_equal(p2p_identify_service_new(&w.id_b, w.b, on_identified_by_b, &w),
 	                 0);
-	assert_int_equal(p2p_ping_serve(w.a), 0);
+	assert_int_equal(p2p_ping_service_new(&w.ping_a, w.a), 0);
 	assert_int_equal(p2p_perf_serve(w.a), 0);
 	assert_int_equal(p2p_echo_serve(w.a), 0);
 	assert_int_equal(p2p_host_listen(w.a, "/ip4/127.0.0.1/tcp/0"), 0);
@@ -205,6 +206,7 @@ static void test_two_hosts(void **state)
 
 	p2p_identify_service_free(w.id_a);
 	p2p_identify_service_free(w.id_b);
+	p2p_ping_service_free(w.ping_a);
 	assert_int_equal(uv_loop_close(&w.loop), 0);
 	free(w.echo_data);
 	p2p_privkey_free(w.key_a);
