@@ -11,9 +11,6 @@ mkdir "$TMP/bidir"
 start_bg bidir python3 "$HELPER" serve-bidir "$TMP/bidir.port" "$SIZE" "$TMP/bidir"
 for i in $(seq 100); do [ -f "$TMP/bidir.port" ] && break; sleep 0.1; done
 SVC_PORT=$(cat "$TMP/bidir.port")
-P2P_PORT=$(free_port)
-export HOST_LISTEN="/ip4/127.0.0.1/tcp/$P2P_PORT"
-
 start_host host -port "$SVC_PORT" -compat
 HOST_ID=$(json_get "$(wait_event "$TMP/host.out" TOKEN)" peer_id)
 
@@ -43,7 +40,7 @@ rc=0
 [ $rc -eq 2 ] || fail "original token without -connect: exit $rc, expected 2"
 wait_event "$TMP/noaddr.out" ERROR 1 >/dev/null || fail "original token without -connect: no ERROR"
 
-start_client client "$GOB_TOKEN" -connect "$HOST_LISTEN"
+start_client client "$GOB_TOKEN" -connect "/ip4/127.0.0.1/tcp/$HOST_PORT"
 sent=$(timeout 60 python3 "$HELPER" client-bidir "$PORT" "$SIZE") || fail "transfer with an original token"
 for i in $(seq 100); do [ -f "$TMP/bidir/recv.0" ] && break; sleep 0.1; done
 [ "$(cat "$TMP/bidir/recv.0")" = "$sent" ] || fail "the service got $(cat "$TMP/bidir/recv.0"), sent $sent"
@@ -54,7 +51,7 @@ stop_pid "$HOST_PID"
 
 # The same host without -compat refuses the old protocol.
 start_host host -port "$SVC_PORT"
-start_client client2 "$GOB_TOKEN" -connect "$HOST_LISTEN"
+start_client client2 "$GOB_TOKEN" -connect "/ip4/127.0.0.1/tcp/$HOST_PORT"
 timeout 20 python3 "$HELPER" expect-closed "$PORT" 10 || fail "an original client got through without -compat"
 wait_event "$TMP/client2.out" ERROR 10 >/dev/null || fail "no ERROR on the client"
 [ ! -f "$TMP/bidir/recv.1" ] || fail "the service saw a connection"

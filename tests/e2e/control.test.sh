@@ -85,7 +85,8 @@ echo "ok: SHUTDOWN"
 
 # A dead service: the client's connection closes at once, the host raises
 # an ERROR and keeps running.
-DEAD_PORT=$(free_port)
+start_bg dead python3 "$HELPER" hold-port "$TMP/dead.port"
+DEAD_PORT=$(wait_port_file "$TMP/dead.port")
 start_host host3 -port "$DEAD_PORT"
 start_client client3 "$TOKEN"
 t0=$(date +%s%N)

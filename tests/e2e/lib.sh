@@ -38,10 +38,11 @@ fail() {
 
 [ -x "$TUNNEL" ] || fail "no tunnel binary at $TUNNEL"
 
-# wait_event FILE ACTION [TIMEOUT_S] [NTH]: prints the NTH (default 1) JSON
-# event line with that action once it appears in FILE.
+# wait_event FILE ACTION [TIMEOUT_S] [NTH] [PID]: prints the NTH (default 1)
+# JSON event line with that action once it appears in FILE; with a PID,
+# fails (status 3) as soon as that process has exited without it.
 wait_event() {
-	python3 "$HELPER" wait-event "$1" "$2" "${3:-20}" "${4:-1}"
+	python3 "$HELPER" wait-event "$1" "$2" "${3:-20}" "${4:-1}" ${5:+"$5"}
 }
 
 # json_get JSON KEY: one member of a JSON object (strings bare).
@@ -49,8 +50,15 @@ json_get() {
 	python3 "$HELPER" json-get "$1" "$2"
 }
 
-free_port() {
-	python3 "$HELPER" free-port
+# wait_port_file FILE: prints the port a helper wrote to FILE (it binds
+# port 0 and reports the port it got, so no two tests race for one).
+wait_port_file() {
+	local i
+	for i in $(seq 100); do
+		[ -f "$1" ] && cat "$1" && return 0
+		sleep 0.1
+	done
+	fail "no port in $1"
 }
 
 # start_bg NAME CMD...: runs CMD in the background, stdout/stderr to
@@ -64,10 +72,31 @@ start_bg() {
 }
 
 # start_host NAME ARGS...: a tunnel host on loopback with its key in $TMP
-# (listening on $HOST_LISTEN, default /ip4/127.0.0.1/tcp/0);
-# stdin is the fifo $TMP/NAME.in (write commands with `send NAME JSON`).
-# Sets HOST_PID and TOKEN.
+# (listening on $HOST_LISTEN, default /ip4/127.0.0.1/tcp/0: the host picks
+# its port); stdin is the fifo $TMP/NAME.in (write commands with `send NAME
+# JSON`). Sets HOST_PID, TOKEN and HOST_PORT (the port it listens on).
 start_host() {
+	try_start_host "$@" || fail "$1 printed no TOKEN"
+}
+
+# restart_host NAME PORT ARGS...: start_host on a port a host had before
+# (its tokens name it). The port was free from the old host's exit until
+# now, so another program may have taken it meanwhile: try again a few
+# times while the port is in use.
+restart_host() {
+	local name=$1 port=$2 i
+	shift 2
+	for i in $(seq 20); do
+		HOST_LISTEN="/ip4/127.0.0.1/tcp/$port" try_start_host "$name" "$@" && return 0
+		grep -q "in use" "$TMP/$name.err" || fail "$name printed no TOKEN"
+		sleep 0.5
+	done
+	fail "port $port stayed in use: $name could not start"
+}
+
+# try_start_host NAME ARGS...: start_host, but returns 1 if the host exits
+# before printing its TOKEN (e.g. its port is in use).
+try_start_host() {
 	local name=$1
 	shift
 	rm -f "$TMP/$name.in"
@@ -79,8 +108,10 @@ start_host() {
 	# Hold the fifo open for writing so the host's stdin stays open.
 	exec {HOLD_FD}>"$TMP/$name.in"
 	local ev
-	ev=$(wait_event "$TMP/$name.out" TOKEN 30) || fail "$name printed no TOKEN"
+	ev=$(wait_event "$TMP/$name.out" TOKEN 30 1 "$HOST_PID") || return 1
 	TOKEN=$(json_get "$ev" token)
+	HOST_PORT=$(json_get "$ev" addrs | grep -o '/tcp/[0-9]*' | head -n 1 | cut -d/ -f3)
+	[ -n "$HOST_PORT" ] || fail "$name: no TCP port in $ev"
 }
 
 # send NAME JSON: one command line to the host started as NAME.

@@ -10,10 +10,8 @@ mkdir "$TMP/bidir"
 start_bg bidir python3 "$HELPER" serve-bidir "$TMP/bidir.port" 100000 "$TMP/bidir"
 for i in $(seq 100); do [ -f "$TMP/bidir.port" ] && break; sleep 0.1; done
 SVC_PORT=$(cat "$TMP/bidir.port")
-P2P_PORT=$(free_port)
-export HOST_LISTEN="/ip4/127.0.0.1/tcp/$P2P_PORT"
-
 start_host host -port "$SVC_PORT"
+P2P_PORT=$HOST_PORT
 start_client client "$TOKEN"
 timeout 20 python3 "$HELPER" client-bidir "$PORT" 100000 >/dev/null || fail "first transfer"
 
@@ -27,7 +25,7 @@ t1=$(date +%s%N)
 kill -0 "$CLIENT_PID" || fail "the client died with the host"
 echo "ok: drop reported, local connection closed"
 
-start_host host -port "$SVC_PORT"
+restart_host host "$P2P_PORT" -port "$SVC_PORT"
 wait_event "$TMP/client.out" CONNECTED 40 2 >/dev/null || fail "the client did not reconnect"
 timeout 20 python3 "$HELPER" client-bidir "$PORT" 100000 >/dev/null || fail "transfer after reconnecting"
 grep -q "next try\|reconnected" "$TMP/client.err" || fail "no reconnect messages on stderr"

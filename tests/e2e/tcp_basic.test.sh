@@ -8,15 +8,11 @@ source "$(dirname "$0")/lib.sh"
 # --- a web page through the tunnel ---
 mkdir "$TMP/www"
 echo "hello through the tunnel $$" >"$TMP/www/index.html"
-WEB_PORT=$(free_port)
-start_bg web python3 -m http.server "$WEB_PORT" --bind 127.0.0.1 --directory "$TMP/www"
-for i in $(seq 50); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1', $WEB_PORT), 1)" 2>/dev/null && break
-	sleep 0.1
-done
+start_bg web python3 "$HELPER" serve-http "$TMP/web.port" "$TMP/www"
+WEB_PORT=$(wait_port_file "$TMP/web.port")
 
-P2P_PORT=$(free_port)
-HOST_LISTEN="/ip4/127.0.0.1/tcp/$P2P_PORT" start_host host -port "$WEB_PORT"
+start_host host -port "$WEB_PORT"
+P2P_PORT=$HOST_PORT
 ev=$(wait_event "$TMP/host.out" TOKEN)
 [ "$(json_get "$ev" peer_id)" != "" ] || fail "TOKEN without peer_id"
 json_get "$ev" addrs | grep -q "/ip4/127.0.0.1/tcp/$P2P_PORT/p2p/" || fail "TOKEN addrs: $ev"
@@ -74,7 +70,7 @@ echo "ok: wrong secret refused"
 stop_pid "$HOST_PID"
 
 # --- restart with the same key: the old token works again ---
-HOST_LISTEN="/ip4/127.0.0.1/tcp/$P2P_PORT" start_host host -port "$WEB_PORT"
+restart_host host "$P2P_PORT" -port "$WEB_PORT"
 [ "$TOKEN" = "$OLD_TOKEN" ] || fail "the token changed across a restart"
 start_client client4 "$OLD_TOKEN"
 page=$(curl -sS -m 10 "http://127.0.0.1:$PORT/index.html") || fail "curl after restart failed"

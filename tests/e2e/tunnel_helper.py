@@ -19,9 +19,24 @@ def stream_bytes(seed, n):
     return b"".join(rng.randbytes(min(piece, n - i)) for i in range(0, n, piece))
 
 
-def wait_event(path, action, timeout, nth):
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def wait_event(path, action, timeout, nth, pid=None):
+    """Prints the nth event `action` of the JSON lines in path. With a pid,
+    gives up (status 3) as soon as that process has exited and the event
+    is not there (read once more after the exit: it may have printed the
+    event and then died)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        gone = pid is not None and not alive(pid)
         seen = 0
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
@@ -37,6 +52,9 @@ def wait_event(path, action, timeout, nth):
                             return 0
         except FileNotFoundError:
             pass
+        if gone:
+            print(f"no {action} event #{nth} in {path}: process {pid} exited", file=sys.stderr)
+            return 3
         time.sleep(0.05)
     print(f"no {action} event #{nth} in {path} after {timeout}s", file=sys.stderr)
     return 1
@@ -48,12 +66,31 @@ def json_get(text, key):
     return 0
 
 
-def free_port():
+def write_port(portfile, port):
+    """Writes the port to portfile at once (rename), for the test to read."""
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(port))
+    os.rename(portfile + ".tmp", portfile)
+
+
+def serve_http(portfile, directory):
+    """Serves directory over HTTP on a port of its choice (in portfile)."""
+    import functools
+    import http.server
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    write_port(portfile, srv.server_address[1])
+    srv.serve_forever()
+
+
+def hold_port(portfile):
+    """A port where nothing listens, and nothing can while this runs: a TCP
+    socket bound to it, never listening (connections to it are refused)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
-    return 0
+    write_port(portfile, s.getsockname()[1])
+    while True:
+        time.sleep(3600)
 
 
 def recv_all(sock):
@@ -79,9 +116,7 @@ def serve_bidir(portfile, size, outdir):
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", 0))
     srv.listen(512)
-    with open(portfile + ".tmp", "w") as f:
-        f.write(str(srv.getsockname()[1]))
-    os.rename(portfile + ".tmp", portfile)
+    write_port(portfile, srv.getsockname()[1])
     down = stream_bytes("down", size)
     count = 0
 
@@ -156,9 +191,7 @@ def udp_echo(portfile):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind(("127.0.0.1", 0))
-    with open(portfile + ".tmp", "w") as f:
-        f.write(str(s.getsockname()[1]))
-    os.rename(portfile + ".tmp", portfile)
+    write_port(portfile, s.getsockname()[1])
     while True:
         d, a = s.recvfrom(65535)
         s.sendto(d, a)
@@ -213,9 +246,7 @@ def slow_sink(portfile, hold_s, outfile):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
-    with open(portfile + ".tmp", "w") as f:
-        f.write(str(srv.getsockname()[1]))
-    os.rename(portfile + ".tmp", portfile)
+    write_port(portfile, srv.getsockname()[1])
     conn, _ = srv.accept()
     time.sleep(hold_s)
     digest, n = recv_all(conn)
@@ -254,11 +285,13 @@ def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
     if cmd == "wait-event":
-        return wait_event(a[0], a[1], float(a[2]), int(a[3]))
+        return wait_event(a[0], a[1], float(a[2]), int(a[3]), int(a[4]) if len(a) > 4 else None)
     if cmd == "json-get":
         return json_get(a[0], a[1])
-    if cmd == "free-port":
-        return free_port()
+    if cmd == "serve-http":
+        return serve_http(a[0], a[1])
+    if cmd == "hold-port":
+        return hold_port(a[0])
     if cmd == "serve-bidir":
         return serve_bidir(a[0], int(a[1]), a[2])
     if cmd == "client-bidir":
