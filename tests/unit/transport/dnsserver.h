@@ -8,7 +8,8 @@
  * no record of the asked type gets an empty answer, an unknown name
  * NXDOMAIN, and a muted server no answer at all. Over UDP, an answer too
  * big for the client is truncated (TC), and TCP on the same port serves
- * it whole, as real servers do. */
+ * it whole, as real servers do. A DNSS_SILENT record makes its name get no
+ * answer, whatever the question. */
 #ifndef P2P_TEST_DNSSERVER_H
 #define P2P_TEST_DNSSERVER_H
 
@@ -22,9 +23,10 @@
 #include <strings.h>
 #include <uv.h>
 
-#define DNSS_A    1
-#define DNSS_TXT  16
-#define DNSS_AAAA 28
+#define DNSS_A      1
+#define DNSS_TXT    16
+#define DNSS_AAAA   28
+#define DNSS_SILENT 0 /* not a DNS type: the server ignores this name */
 
 typedef struct dnss_record {
 	const char *name;
@@ -125,6 +127,8 @@ static size_t dnss_answer(dnss *s, const uint8_t *q, size_t qlen, uint8_t *out,
 		if (strcasecmp(s->table[i].name, name) != 0)
 			continue;
 		known = true;
+		if (s->table[i].type == DNSS_SILENT)
+			return 0;
 		if (s->table[i].type != qtype || o + 12 > DNSS_MAX)
 			continue;
 		out[o++] = 0xc0; /* the name: a pointer to the question's */

@@ -206,6 +206,10 @@ static const dnss_record table[] = {
     {"_dnsaddr.l2.test", DNSS_TXT, "dnsaddr=/dnsaddr/l3.test"},
     {"_dnsaddr.l3.test", DNSS_TXT, "dnsaddr=/dnsaddr/l4.test"},
     {"_dnsaddr.l4.test", DNSS_TXT, "dnsaddr=/ip4/192.0.2.4/tcp/4"},
+    /* One answer now, one never (for the deadline). */
+    {"_dnsaddr.part.test", DNSS_TXT, "dnsaddr=/ip4/192.0.2.20/tcp/1"},
+    {"_dnsaddr.part.test", DNSS_TXT, "dnsaddr=/dnsaddr/silent.test"},
+    {"_dnsaddr.silent.test", DNSS_SILENT, ""},
 };
 
 typedef struct fixture {
@@ -535,6 +539,13 @@ static void test_deadline(void **state)
 	took = timed_resolve(&f, "/dnsaddr/d.test/p2p/" ID_A);
 	assert_int_equal(f.err, P2P_ETIMEDOUT);
 	assert_true(took < 900);
+	/* What was found by the deadline is the result. */
+	f.srv.mute = false;
+	took = timed_resolve(&f, "/dnsaddr/part.test");
+	assert_int_equal(f.err, 0);
+	assert_int_equal(f.n, 1);
+	assert_true(has(&f, "/ip4/192.0.2.20/tcp/1"));
+	assert_true(took >= 250 && took < 900);
 	/* Closing with the timed-out look-ups still in c-ares: ASan checks
 	 * that the jobs they belong to are freed. */
 	fx_stop(&f);
