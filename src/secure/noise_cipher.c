@@ -7,6 +7,12 @@
 
 #include "p2p/error.h"
 
+/* Bytes handed to OpenSSL per update call. OpenSSL 3.0 encrypts with
+ * ChaCha20 and then runs Poly1305 over what it just wrote, in two passes:
+ * pieces that fit the L1 cache keep the second pass there. On a 64 KiB
+ * frame this is about 4% faster than one call (bench/README.md). */
+#define CIPHER_PIECE (16 * 1024)
+
 int p2p_noise_cipher_init(p2p_noise_cipher *cs)
 {
 	memset(cs, 0, sizeof(*cs));
@@ -95,10 +101,16 @@ int p2p_noise_cipher_encrypt_update(p2p_noise_cipher *cs, const uint8_t *plain,
 	if (len > INT_MAX)
 		return P2P_EINVAL;
 	/* A stream cipher: the ciphertext is as long as the input, at once. */
-	int outl;
-	if (EVP_EncryptUpdate(cs->ctx, out, &outl, plain, (int)len) != 1 ||
-	    (size_t)outl != len)
-		return P2P_ECRYPTO;
+	while (len > 0) {
+		size_t n = len < CIPHER_PIECE ? len : CIPHER_PIECE;
+		int outl;
+		if (EVP_EncryptUpdate(cs->ctx, out, &outl, plain, (int)n) != 1 ||
+		    (size_t)outl != n)
+			return P2P_ECRYPTO;
+		plain += n;
+		out += n;
+		len -= n;
+	}
 	return P2P_OK;
 }
 
@@ -130,10 +142,14 @@ int p2p_noise_cipher_decrypt(p2p_noise_cipher *cs, const uint8_t *ad, size_t ad_
 	if (ad_len > 0 && EVP_DecryptUpdate(cs->ctx, NULL, &outl, ad, (int)ad_len) != 1)
 		return P2P_ECRYPTO;
 	size_t done = 0;
-	if (plain_len > 0) {
-		if (EVP_DecryptUpdate(cs->ctx, out, &outl, cipher, (int)plain_len) != 1)
+	while (done < plain_len) {
+		size_t n =
+		    plain_len - done < CIPHER_PIECE ? plain_len - done : CIPHER_PIECE;
+		if (EVP_DecryptUpdate(cs->ctx, out + done, &outl, cipher + done,
+		                      (int)n) != 1 ||
+		    (size_t)outl != n)
 			return P2P_ECRYPTO;
-		done = (size_t)outl;
+		done += n;
 	}
 	/* OpenSSL only reads the tag; the cast drops a const it never needed. */
 	if (EVP_CIPHER_CTX_ctrl(cs->ctx, EVP_CTRL_AEAD_SET_TAG, P2P_NOISE_TAG_LEN,
