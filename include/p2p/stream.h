@@ -37,7 +37,7 @@
  * exceeds the receive window (P2P_CONN_MAX_WINDOW) so that an echo-like
  * handler, which must take every byte on_data hands it but consumes only
  * after on_drain, never hits the cap. */
-#define P2P_STREAM_MAX_PENDING (8 * 1024 * 1024)
+#define P2P_STREAM_MAX_PENDING (20 * 1024 * 1024)
 /* Deadline for multistream-select on a new stream. */
 #define P2P_STREAM_NEGOTIATE_TIMEOUT_MS 10000
 /* Longest protocol ID we handle (multistream-select's line limit). */
