@@ -44,6 +44,11 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 	cmake --build "$BUILD_DIR" -j2 --target p2p-ping >/dev/null
 fi
 P2P_PING=$(p2p_ping)
+# The ceiling: the same encryption and framing with nothing around it.
+CEILING=$BUILD_DIR/bench-ceiling
+cc -O2 -o "$CEILING" "$ROOT/bench/ceiling.c" -lcrypto
+ceiling_cpus=()
+[ ${#pin_dialer[@]} -eq 0 ] || ceiling_cpus=(1 0)
 
 # json_field FILE KEY: KEY from the first JSON line of FILE that has it.
 json_field() {
@@ -98,22 +103,25 @@ openssl_speed() {
 # The machine's speed drifts by 10-20% from minute to minute, so the
 # reference and our transfer are measured back to back, ROUNDS times, and
 # the goal is judged on the median of the per-round ratios.
-ossl_all=() cc_all=() ratio_all=()
+ossl_all=() cc_all=() ratio_all=() ceil_all=()
 for r in $(seq "$ROUNDS"); do
 	echo "== round $r/$ROUNDS: openssl speed (${OPENSSL_SECONDS} s), then C -> C perf upload $C_BYTES bytes" >&2
 	o=$(openssl_speed)
 	perf c c "$C_BYTES" 0
 	c=$(json_field "$WORK/dialer.out" upload_mb_per_s)
+	"$CEILING" "$C_BYTES" "${ceiling_cpus[@]}" >"$WORK/ceiling.out" || fail "bench/ceiling.c failed"
+	ceil_all+=("$(json_field "$WORK/ceiling.out" mb_per_s)")
 	ossl_all+=("$o")
 	cc_all+=("$c")
 	ratio_all+=("$(python3 -c "print(f'{100 * $c / $o:.1f}')")")
-	echo "   openssl $o MB/s, C -> C $c MB/s: ${ratio_all[-1]}%" >&2
+	echo "   openssl $o MB/s, C -> C $c MB/s: ${ratio_all[-1]}%; ceiling ${ceil_all[-1]} MB/s" >&2
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 openssl_mbs=$(median "${ossl_all[@]}")
 cc_mbs=$(median "${cc_all[@]}")
 ratio_median=$(median "${ratio_all[@]}")
 row "C -> C   upload $((C_BYTES >> 20)) MiB (median of $ROUNDS)" "$cc_mbs"
+row "ceiling: bench/ceiling.c (no libp2p)" "$(median "${ceil_all[@]}")"
 
 if [ -z "${SKIP_JS:-}" ]; then
 	need_js
