@@ -69,7 +69,9 @@ static size_t seal_batch(EVP_CIPHER_CTX *c, const unsigned char *zeros,
 {
 	size_t off = 0;
 	while (want > 0 && off + 2 + FRAME_PLAIN + TAG <= BATCH) {
-		size_t plain = want < FRAME_PLAIN ? want : FRAME_PLAIN;
+		size_t plain = FRAME_PLAIN;
+		if (want < plain)
+			plain = want;
 		unsigned char iv[12];
 		int outl;
 		nonce_of((*n)++, iv);
