@@ -9,6 +9,9 @@
 
 static void conn_release(p2p_conn *c);
 
+_Static_assert(CONN_WRITE_BATCH <= P2P_PIPE_HIGH_WATER,
+               "a batch beyond the high-water mark would leave the writer congested");
+
 /* --- sending --- */
 
 bool conn_congested(const p2p_conn *c)

@@ -19,10 +19,13 @@
 /* Bytes a stream hands yamux in one go (then the pipe is checked again). */
 #define STREAM_CHUNK (256 * 1024)
 /* Encrypted bytes worth a socket write of their own; less waits for the
- * end of the loop iteration, so bursts go out in large writes. As large as
- * the pipe's high-water mark (a bulk sender then makes about one write per
- * loop iteration), and no larger: the writer is congested beyond it. */
-#define CONN_WRITE_BATCH P2P_PIPE_HIGH_WATER
+ * end of the loop iteration, so bursts go out in large writes. Kept under
+ * a typical per-core L2 cache (1 MiB on the development machine): the
+ * kernel then copies what Noise just wrote from L2, not from L3. With
+ * writes just over 1 MiB a bulk sender needed 10-20% more CPU per byte
+ * (bench/README.md). At most the pipe's high-water mark: the writer is
+ * congested beyond it. */
+#define CONN_WRITE_BATCH (768 * 1024)
 /* A stream write at least this large reserves a whole batch's buffer. */
 #define CONN_BULK_WRITE (16 * 1024)
 /* How often stream negotiation deadlines are checked once open (more
