@@ -20,8 +20,11 @@
 
 /* Queued-but-unwritten bytes above which a pipe is "congested": writers
  * should stop producing until on_drain. Writes still succeed up to
- * P2P_PIPE_MAX_QUEUED, then fail with P2P_ELIMIT. */
-#define P2P_PIPE_HIGH_WATER (1024 * 1024)
+ * P2P_PIPE_MAX_QUEUED, then fail with P2P_ELIMIT. Room for two of a
+ * connection's 768 KiB write batches, so that a bulk sender fills the next
+ * while the last is written (with room for one, every other write was a
+ * small remainder, and a 1 GiB upload went 15% slower). */
+#define P2P_PIPE_HIGH_WATER (1536 * 1024)
 #define P2P_PIPE_MAX_QUEUED (16 * 1024 * 1024)
 
 typedef struct p2p_pipe p2p_pipe;

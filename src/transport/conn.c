@@ -9,8 +9,8 @@
 
 static void conn_release(p2p_conn *c);
 
-_Static_assert(CONN_WRITE_BATCH <= P2P_PIPE_HIGH_WATER,
-               "a batch beyond the high-water mark would leave the writer congested");
+_Static_assert(2 * CONN_WRITE_BATCH <= P2P_PIPE_HIGH_WATER,
+               "the pipe must hold one batch being written and the next one");
 
 /* --- sending --- */
 

@@ -23,8 +23,8 @@
  * a typical per-core L2 cache (1 MiB on the development machine): the
  * kernel then copies what Noise just wrote from L2, not from L3. With
  * writes just over 1 MiB a bulk sender needed 10-20% more CPU per byte
- * (bench/README.md). At most the pipe's high-water mark: the writer is
- * congested beyond it. */
+ * (bench/README.md). Half the pipe's high-water mark, so that one batch
+ * is written while the next fills. */
 #define CONN_WRITE_BATCH (768 * 1024)
 /* A stream write at least this large reserves a whole batch's buffer. */
 #define CONN_BULK_WRITE (16 * 1024)
