@@ -140,8 +140,11 @@ void p2p_ping_service_free(p2p_ping_service *svc)
 		return;
 	/* The host has closed, so every stream has too: nothing is left, but
 	 * do not leak if something is. */
-	while (svc->peers)
-		peer_unlink_free(svc->peers);
+	ping_peer *next;
+	for (ping_peer *p = svc->peers; p != NULL; p = next) {
+		next = p->next;
+		free(p);
+	}
 	free(svc);
 }
 
