@@ -23,9 +23,9 @@
 #define P2P_CONN_MAX_STREAMS 256
 /* Largest per-stream receive window we grant (yamux grows it up to this
  * while the application keeps up): bounds unconsumed bytes per stream.
- * go-libp2p and js-libp2p use 16 MiB too. Less stalls a fast sender: on
- * loopback 4 MiB is no more than the two socket buffers hold, and the
- * sender waited for window updates every 2 MiB. */
+ * go-libp2p and js-libp2p use 16 MiB too. A smaller one stalls a fast
+ * sender: on loopback 4 MiB is no more than the two socket buffers hold,
+ * and the sender waited for window updates every 2 MiB. */
 #define P2P_CONN_MAX_WINDOW (16 * 1024 * 1024)
 
 typedef enum p2p_direction {
