@@ -64,6 +64,16 @@ static void on_command(const tunnel_cmd *cmd, void *user)
 	app->role->on_cmd(app, cmd);
 }
 
+/* The services outlive the host's connections (identify.h, ping.h). */
+static void on_host_closed(void *user)
+{
+	tunnel_app *app = user;
+	p2p_identify_service_free(app->identify);
+	app->identify = NULL;
+	p2p_ping_service_free(app->ping);
+	app->ping = NULL;
+}
+
 int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
                     const char *key_path, const tunnel_app_role *role)
 {
@@ -94,6 +104,19 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 	if (rc < 0) {
 		tunnel_emit_error(app->events, "cannot start the libp2p host: %s",
 		                  p2p_strerror(rc));
+		p2p_privkey_free(app->key);
+		app->key = NULL;
+		return TUNNEL_EXIT_FAILURE;
+	}
+	rc = p2p_identify_service_new(&app->identify, app->host, NULL, NULL);
+	if (rc == P2P_OK)
+		rc = p2p_ping_service_new(&app->ping, app->host);
+	if (rc < 0) {
+		tunnel_emit_error(app->events, "cannot start identify and ping: %s",
+		                  p2p_strerror(rc));
+		p2p_host_close(app->host, on_host_closed, app);
+		app->host = NULL;
+		uv_run(loop, UV_RUN_DEFAULT);
 		p2p_privkey_free(app->key);
 		app->key = NULL;
 		return TUNNEL_EXIT_FAILURE;
@@ -169,7 +192,7 @@ void tunnel_app_stop(tunnel_app *app, int exit_code)
 	app->control = NULL;
 	close_signals(app);
 	if (app->host) {
-		p2p_host_close(app->host, NULL, NULL);
+		p2p_host_close(app->host, on_host_closed, app);
 		app->host = NULL;
 	}
 }

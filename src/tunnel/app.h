@@ -9,6 +9,8 @@
 #include <uv.h>
 
 #include "p2p/host.h"
+#include "p2p/identify.h"
+#include "p2p/ping.h"
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
 
@@ -39,6 +41,10 @@ struct tunnel_app {
 	p2p_logger log;
 	p2p_privkey *key;
 	p2p_host *host;
+	/* Every tunnel node answers identify (push too) and ping, as any
+	 * libp2p node does: relays, AutoNAT and DCUtR stand on identify. */
+	p2p_identify_service *identify;
+	p2p_ping_service *ping;
 	tunnel_control *control;
 	uv_signal_t sigint, sigterm;
 	bool signals_on;

@@ -3,9 +3,11 @@
 
   check_output.py --listen-line LINE
       Prints "ADDR PEER_ID" from a listener's {"peer_id":…,"addrs":[…]} line.
-  check_output.py [--agent-prefix P] [--pings N] [--echo BYTES] [--perf] FILE
+  check_output.py [--agent-prefix P] [--protocols P,P…] [--pings N] [--echo BYTES]
+                  [--perf] FILE
       Checks FILE: every line is a JSON object, none is {"error":…}; the first
-      is identify, listing the required protocols, with an agent_version
+      is identify, listing the required protocols (--protocols: these
+      instead of identify, ping, perf and echo), with an agent_version
       starting with P; then exactly N {"rtt_ms":…} lines; with --echo an
       {"echo_bytes":BYTES,"ok":true} line; with --perf positive upload and
       download rates. Prints a one-line summary; exits 1 with the reason.
@@ -67,7 +69,8 @@ def check(args):
     protocols = ident.get("protocols")
     if not isinstance(protocols, list):
         die(f"first line is not identify (no protocols list): {ident}")
-    missing = [p for p in REQUIRED_PROTOCOLS if p not in protocols]
+    required = args.protocols.split(",") if args.protocols else REQUIRED_PROTOCOLS
+    missing = [p for p in required if p not in protocols]
     if missing:
         die(f"identify lacks {missing}: {protocols}")
     agent = ident.get("agent_version")
@@ -105,6 +108,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen-line")
     ap.add_argument("--agent-prefix", default="")
+    ap.add_argument("--protocols")
     ap.add_argument("--pings", type=int, default=3)
     ap.add_argument("--echo", type=int)
     ap.add_argument("--perf", action="store_true")
