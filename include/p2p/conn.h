@@ -58,6 +58,10 @@ p2p_direction p2p_conn_direction(const p2p_conn *c);
 const char *p2p_conn_security(const p2p_conn *c);
 const char *p2p_conn_muxer(const p2p_conn *c);
 bool p2p_conn_is_open(const p2p_conn *c);
+/* True when the carrier limits the connection's duration or data (a relay
+ * circuit with a Limit, circuit relay v2): fit for signalling such as
+ * DCUtR, not for bulk data. */
+bool p2p_conn_is_limited(const p2p_conn *c);
 size_t p2p_conn_num_streams(const p2p_conn *c);
 
 /* Opens an outbound stream, without a protocol yet (see

@@ -142,12 +142,35 @@ typedef void (*p2p_host_stream_cb)(p2p_stream *s, int err, void *user);
 int p2p_host_new_stream(p2p_host *h, const p2p_peerid *peer, const char *const *protocols,
                         size_t n, p2p_host_stream_cb cb, void *user);
 
-/* An open connection to peer, or NULL. Borrowed. */
+/* An open connection to peer, or NULL; one that is not limited
+ * (p2p_conn_is_limited) when there is one. Borrowed. */
 p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer);
 /* Fills out[0..max) with the open connections; returns how many exist. */
 size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max);
 /* Closes every connection to peer. */
 void p2p_host_disconnect(p2p_host *h, const p2p_peerid *peer);
+
+/* --- connections over other carriers --- */
+
+/* How to upgrade a pipe that did not come from one of the host's own
+ * listeners or dials: a relayed stream (circuit relay v2), a TCP
+ * simultaneous open (DCUtR). */
+typedef struct p2p_host_pipe_opts {
+	bool initiator;              /* the handshake role (transport.h) */
+	p2p_direction direction;     /* who asked for the connection */
+	const p2p_peerid *expected;  /* the peer we mean to reach; NULL: anyone */
+	bool limited;                /* see p2p_conn_is_limited */
+} p2p_host_pipe_opts;
+
+/* Upgrades `pipe` (taken over, also on error) into one of the host's
+ * connections: counted and limited like the others (an inbound one against
+ * max_pending_inbound during its handshake), served by the handlers and
+ * reported to the observers. cb (may be NULL) runs once from the loop:
+ * with the open connection, or NULL and the error (P2P_ELIMIT,
+ * P2P_EPEERID, any handshake error). Returns 0, or a negative error (the
+ * pipe is closed) and cb never runs. */
+int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
+                          p2p_host_connect_cb cb, void *user);
 
 /* --- notifications --- */
 

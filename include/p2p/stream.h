@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "p2p/peerid.h"
+#include "p2p/pipe.h"
 
 /* Bytes a stream queues beyond what the peer's window lets us send. It
  * exceeds the receive window (P2P_CONN_MAX_WINDOW) so that an echo-like
@@ -73,6 +74,13 @@ int p2p_stream_write(p2p_stream *s, const uint8_t *data, size_t len);
 /* The application is done with n bytes handed over by on_data; lets the
  * peer send that much more. */
 int p2p_stream_consume(p2p_stream *s, size_t n);
+/* Bytes written but not yet taken by the muxer (waiting for window). */
+size_t p2p_stream_pending(const p2p_stream *s);
+/* Paused, the stream holds what the peer sends (up to the receive window,
+ * which the held bytes keep shut) instead of calling on_data and on_fin;
+ * unpaused, it delivers them soon after, from the loop. For readers that
+ * must stop reading, as a pipe's read_stop does. */
+void p2p_stream_pause(p2p_stream *s, bool paused);
 /* Half-close: we send no more (after what is queued); reading goes on. */
 int p2p_stream_close_write(p2p_stream *s);
 /* Half-closes and stops delivering data: anything the peer still sends is
@@ -99,5 +107,15 @@ typedef void (*p2p_stream_select_cb)(p2p_stream *s, const char *protocol, int er
                                      void *user);
 int p2p_stream_select(p2p_stream *s, bool initiator, const char *const *protocols,
                       size_t n, p2p_stream_select_cb done, void *user);
+
+/* A stream as a pipe (pipe.h), so that a whole connection can run over it
+ * (circuit relay v2 upgrades a relayed stream with Noise and yamux). The
+ * pipe takes the stream over: it sets the stream's callbacks, and
+ * p2p_pipe_close resets the stream unless both sides have closed it.
+ * It reads from read_start on; read_stop pauses the stream (p2p_stream_pause); a write is copied into
+ * the stream and counts as queued until the muxer takes it, so the pipe's
+ * backpressure is the stream's window. The pipe's addresses start empty:
+ * the caller sets them (a relayed pipe names the relay's circuit). */
+int p2p_stream_pipe_new(p2p_stream *s, p2p_pipe **out);
 
 #endif

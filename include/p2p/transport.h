@@ -79,6 +79,9 @@ typedef struct p2p_upgrade_config {
 	/* Deadline for multistream-select on each stream; 0:
 	 * P2P_STREAM_NEGOTIATE_TIMEOUT_MS. */
 	uint64_t negotiate_timeout_ms;
+	/* The carrier limits what the connection may carry (a relay's
+	 * circuit with a duration or data limit): p2p_conn_is_limited. */
+	bool limited;
 } p2p_upgrade_config;
 
 /* done(c, 0) with an open connection, or done(NULL, err) after the

@@ -251,6 +251,71 @@ static void on_accept(p2p_tcp_listener *l, p2p_pipe *pipe, void *user)
 	}
 }
 
+/* --- pipes from other carriers (relay circuits, hole punches) --- */
+
+typedef struct pipe_upgrade {
+	host_conn *hc;
+	p2p_host_connect_cb cb;
+	void *user;
+} pipe_upgrade;
+
+static void on_pipe_upgraded(p2p_conn *c, int err, void *user)
+{
+	pipe_upgrade *pu = user;
+	host_conn *hc = pu->hc;
+	p2p_host_connect_cb cb = pu->cb;
+	void *cb_user = pu->user;
+	free(pu);
+	if (hc->inbound)
+		hc->host->n_pending_in--;
+	if (err < 0) {
+		host_conn_failed(hc);
+	} else if (!host_conn_opened(hc)) {
+		c = NULL;
+		err = P2P_ELIMIT;
+	}
+	if (cb)
+		cb(err < 0 ? NULL : c, err, cb_user);
+}
+
+int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
+                          p2p_host_connect_cb cb, void *user)
+{
+	bool inbound = o->direction == P2P_DIR_INBOUND;
+	int rc = P2P_OK;
+	if (h->closing)
+		rc = P2P_ECLOSED;
+	else if ((inbound && h->n_pending_in >= h->cfg.max_pending_inbound) ||
+	         h->n_open >= h->cfg.max_conns)
+		rc = P2P_ELIMIT;
+	pipe_upgrade *pu = rc == P2P_OK ? calloc(1, sizeof(*pu)) : NULL;
+	host_conn *hc = pu ? host_conn_add(h, NULL, inbound) : NULL;
+	if (rc == P2P_OK && hc == NULL)
+		rc = P2P_ENOMEM;
+	if (rc < 0) {
+		free(pu);
+		p2p_pipe_close(pipe);
+		return rc;
+	}
+	pu->hc = hc;
+	pu->cb = cb;
+	pu->user = user;
+	p2p_upgrade_config cfg = host_upgrade_config(h, o->initiator, o->expected);
+	cfg.direction = o->direction;
+	cfg.limited = o->limited;
+	if (inbound)
+		h->n_pending_in++;
+	rc = p2p_upgrade(&hc->conn, h->loop, pipe, &cfg, &host_conn_callbacks, hc,
+	                 on_pipe_upgraded, pu);
+	if (rc < 0) {
+		if (inbound)
+			h->n_pending_in--;
+		host_conn_failed(hc);
+		free(pu);
+	}
+	return rc;
+}
+
 /* --- lifetime --- */
 
 int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
@@ -470,11 +535,17 @@ size_t p2p_host_protocols(const p2p_host *h, const char **out, size_t max)
 
 p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer)
 {
-	for (host_conn *hc = h->conns; hc; hc = hc->next)
-		if (hc->open && p2p_conn_is_open(hc->conn) &&
-		    p2p_peerid_equal(p2p_conn_remote_peer(hc->conn), peer))
+	p2p_conn *limited = NULL;
+	for (host_conn *hc = h->conns; hc; hc = hc->next) {
+		if (!hc->open || !p2p_conn_is_open(hc->conn) ||
+		    !p2p_peerid_equal(p2p_conn_remote_peer(hc->conn), peer))
+			continue;
+		if (!p2p_conn_is_limited(hc->conn))
 			return hc->conn;
-	return NULL;
+		if (limited == NULL)
+			limited = hc->conn;
+	}
+	return limited;
 }
 
 size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max)

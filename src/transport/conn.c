@@ -441,6 +441,7 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 	}
 	c->initiator = cfg->initiator;
 	c->direction = cfg->direction;
+	c->limited = cfg->limited;
 	c->max_streams = cfg->max_streams ? cfg->max_streams : P2P_CONN_MAX_STREAMS;
 	c->negotiate_timeout_ms = cfg->negotiate_timeout_ms
 	                              ? cfg->negotiate_timeout_ms
@@ -474,6 +475,11 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 }
 
 /* --- accessors and streams --- */
+
+bool p2p_conn_is_limited(const p2p_conn *c)
+{
+	return c->limited;
+}
 
 void p2p_conn_set_callbacks(p2p_conn *c, const p2p_conn_callbacks *cb, void *user)
 {

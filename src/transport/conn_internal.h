@@ -53,6 +53,7 @@ struct p2p_stream {
 	bool close_write; /* half-close asked for; FIN goes after pending */
 	bool fin_sent;
 	bool discard; /* p2p_stream_close: drop what arrives */
+	bool paused;  /* p2p_stream_pause: hold what arrives */
 	bool remote_fin;
 	bool fin_delivered;
 	bool reset; /* either side reset it: no more I/O */
@@ -76,6 +77,7 @@ struct p2p_conn {
 	p2p_direction direction;
 	uint32_t max_streams;
 	uint64_t negotiate_timeout_ms;
+	bool limited;
 
 	enum conn_state state;
 	p2p_mss *mss;

@@ -293,7 +293,7 @@ void stream_on_data(p2p_stream *s, const uint8_t *data, size_t len)
 		p2p_yamux_consume(s->conn->yamux, s->id, len);
 		return;
 	}
-	if (s->has_cb && s->held.len == 0) {
+	if (s->has_cb && s->held.len == 0 && !s->paused) {
 		if (s->cb.on_data)
 			s->cb.on_data(s, data, len, s->user);
 		return;
@@ -313,7 +313,7 @@ void stream_on_fin(p2p_stream *s)
 		select_finish(s, P2P_ECLOSED);
 		return;
 	}
-	if (s->has_cb && s->held.len == 0 && !s->discard) {
+	if (s->has_cb && s->held.len == 0 && !s->discard && !s->paused) {
 		s->fin_delivered = true;
 		if (s->cb.on_fin)
 			s->cb.on_fin(s, s->user);
@@ -343,7 +343,7 @@ void stream_on_closed(p2p_stream *s)
 
 void stream_run_deferred(p2p_stream *s)
 {
-	bool ready = s->has_cb && !s->mss && !s->discard && !s->reset;
+	bool ready = s->has_cb && !s->mss && !s->discard && !s->reset && !s->paused;
 	if (ready && s->held.len > 0) {
 		p2p_buf in;
 		p2p_buf_move(&in, &s->held);
@@ -351,7 +351,7 @@ void stream_run_deferred(p2p_stream *s)
 			s->cb.on_data(s, in.data, in.len, s->user);
 		p2p_buf_free(&in);
 	}
-	ready = s->has_cb && !s->mss && !s->discard && !s->reset;
+	ready = s->has_cb && !s->mss && !s->discard && !s->reset && !s->paused;
 	if (ready && s->remote_fin && !s->fin_delivered && s->held.len == 0) {
 		s->fin_delivered = true;
 		if (s->cb.on_fin)
@@ -362,6 +362,20 @@ void stream_run_deferred(p2p_stream *s)
 	if (s->has_cb && s->cb.on_close)
 		s->cb.on_close(s, s->user);
 	stream_free(s);
+}
+
+void p2p_stream_pause(p2p_stream *s, bool paused)
+{
+	if (s->paused == paused)
+		return;
+	s->paused = paused;
+	if (!paused && (s->held.len > 0 || s->remote_fin))
+		conn_schedule(s->conn);
+}
+
+size_t p2p_stream_pending(const p2p_stream *s)
+{
+	return s->pending.len;
 }
 
 /* --- accessors --- */
