@@ -28,6 +28,7 @@
 #include "p2p/peerid.h"
 #include "p2p/peerstore.h"
 #include "p2p/stream.h"
+#include "p2p/transport.h"
 
 /* Connection manager defaults (each overridable in p2p_host_config). */
 #define P2P_HOST_MAX_CONNS            256 /* open connections in total */
@@ -150,16 +151,39 @@ size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max);
 /* Closes every connection to peer. */
 void p2p_host_disconnect(p2p_host *h, const p2p_peerid *peer);
 
+/* --- transports --- */
+
+#define P2P_HOST_MAX_TRANSPORTS 4 /* besides TCP, which is built in */
+
+/* A way to dial addresses the host cannot dial over TCP by itself, e.g.
+ * /p2p-circuit ones (circuit relay v2); QUIC would be one more. Addresses
+ * are binary, without the final /p2p/<peer>. The pipe a transport dials is
+ * upgraded by the host as the initiator, expecting `peer`. */
+typedef struct p2p_host_transport {
+	const char *name; /* for logs */
+	bool (*can_dial)(void *self, const uint8_t *addr, size_t len);
+	/* Starts a dial; cb runs exactly once, from the loop, unless this
+	 * returns an error. *handle (for cancel) is valid until cb runs. */
+	int (*dial)(void *self, const uint8_t *addr, size_t len, const p2p_peerid *peer,
+	            p2p_dial_cb cb, void *user, void **handle);
+	/* cb follows with P2P_ECLOSED. */
+	void (*cancel)(void *self, void *handle);
+} p2p_host_transport;
+
+/* Adds a transport (t is copied; self is borrowed and must outlive the
+ * host). Transports are asked in the order added, before DNS and TCP.
+ * P2P_ELIMIT past P2P_HOST_MAX_TRANSPORTS. */
+int p2p_host_add_transport(p2p_host *h, const p2p_host_transport *t, void *self);
+
 /* --- connections over other carriers --- */
 
 /* How to upgrade a pipe that did not come from one of the host's own
  * listeners or dials: a relayed stream (circuit relay v2), a TCP
  * simultaneous open (DCUtR). */
 typedef struct p2p_host_pipe_opts {
-	bool initiator;              /* the handshake role (transport.h) */
-	p2p_direction direction;     /* who asked for the connection */
-	const p2p_peerid *expected;  /* the peer we mean to reach; NULL: anyone */
-	bool limited;                /* see p2p_conn_is_limited */
+	bool initiator;             /* the handshake role (transport.h) */
+	p2p_direction direction;    /* who asked for the connection */
+	const p2p_peerid *expected; /* the peer we mean to reach; NULL: anyone */
 } p2p_host_pipe_opts;
 
 /* Upgrades `pipe` (taken over, also on error) into one of the host's

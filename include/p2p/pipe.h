@@ -63,6 +63,10 @@ struct p2p_pipe {
 	p2p_buf remote_addr;
 	p2p_pipe_callbacks cb;
 	void *user;
+	/* The carrier limits the duration or data of what runs over it (a
+	 * relay circuit with a Limit); the connection upgraded from the pipe
+	 * reports it (p2p_conn_is_limited). Set by the pipe's maker. */
+	bool limited;
 	bool closing;
 };
 

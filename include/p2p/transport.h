@@ -48,10 +48,13 @@ const p2p_buf *p2p_tcp_listener_addr(const p2p_tcp_listener *l);
 void p2p_tcp_listener_close(p2p_tcp_listener *l, void (*on_closed)(void *user),
                             void *user);
 
-/* Connected (pipe owned by the callee, err 0) or failed (pipe NULL, err
- * P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED when cancelled). The pipe's
- * local_addr and remote_addr are set. */
-typedef void (*p2p_tcp_dial_cb)(p2p_pipe *pipe, int err, void *user);
+/* A dial's result: connected (pipe owned by the callee, err 0) or failed
+ * (pipe NULL, err < 0). Every transport's dial reports this way. */
+typedef void (*p2p_dial_cb)(p2p_pipe *pipe, int err, void *user);
+
+/* For TCP the errors are P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED when
+ * cancelled; the pipe's local_addr and remote_addr are set. */
+typedef p2p_dial_cb p2p_tcp_dial_cb;
 
 /* Dials a /ip4 or /ip6 .../tcp/N address (a trailing /p2p/<id> is
  * ignored), giving up after timeout_ms (0: P2P_DIAL_TIMEOUT_MS). *out (may
@@ -79,9 +82,6 @@ typedef struct p2p_upgrade_config {
 	/* Deadline for multistream-select on each stream; 0:
 	 * P2P_STREAM_NEGOTIATE_TIMEOUT_MS. */
 	uint64_t negotiate_timeout_ms;
-	/* The carrier limits what the connection may carry (a relay's
-	 * circuit with a duration or data limit): p2p_conn_is_limited. */
-	bool limited;
 } p2p_upgrade_config;
 
 /* done(c, 0) with an open connection, or done(NULL, err) after the

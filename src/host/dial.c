@@ -74,11 +74,14 @@ static void on_outbound_done(p2p_conn *c, int err, void *user)
 	dial_finish(d, host_conn_opened(hc) ? P2P_OK : P2P_ELIMIT);
 }
 
-static void on_tcp_dialed(p2p_pipe *pipe, int err, void *user)
+/* Any transport's pipe: upgraded as the initiator, expecting our peer. */
+static void on_dialed(p2p_pipe *pipe, int err, void *user)
 {
 	host_dial *d = user;
 	p2p_host *h = d->host;
 	d->tcp = NULL;
+	d->other = NULL;
+	d->other_handle = NULL;
 	if (err < 0) {
 		d->last_err = err;
 		log_dial_error(d, d->current, err);
@@ -109,6 +112,26 @@ static void on_tcp_dialed(p2p_pipe *pipe, int err, void *user)
 	}
 }
 
+static const host_transport *find_transport(const p2p_host *h, const p2p_buf *addr)
+{
+	for (size_t i = 0; i < h->n_transports; i++) {
+		const host_transport *t = &h->transports[i];
+		if (t->t.can_dial(t->self, addr->data, addr->len))
+			return t;
+	}
+	return NULL;
+}
+
+int p2p_host_add_transport(p2p_host *h, const p2p_host_transport *t, void *self)
+{
+	if (t == NULL || t->can_dial == NULL || t->dial == NULL || t->cancel == NULL)
+		return P2P_EINVAL;
+	if (h->n_transports == P2P_HOST_MAX_TRANSPORTS)
+		return P2P_ELIMIT;
+	h->transports[h->n_transports++] = (host_transport){*t, self};
+	return P2P_OK;
+}
+
 static void dial_next(host_dial *d)
 {
 	p2p_host *h = d->host;
@@ -125,13 +148,23 @@ static void dial_next(host_dial *d)
 		else
 			break;
 		d->current = a;
-		int rc = is_dns(a)
-		             ? dial_resolve(d, a)
-		             : p2p_tcp_dial(&d->tcp, h->loop, a->data, a->len,
-		                            h->cfg.dial_timeout_ms, on_tcp_dialed, d);
+		const host_transport *t = find_transport(h, a);
+		int rc;
+		if (t) {
+			d->other = t;
+			rc = t->t.dial(t->self, a->data, a->len, &d->peer, on_dialed, d,
+			               &d->other_handle);
+		} else if (is_dns(a)) {
+			rc = dial_resolve(d, a);
+		} else {
+			rc = p2p_tcp_dial(&d->tcp, h->loop, a->data, a->len,
+			                  h->cfg.dial_timeout_ms, on_dialed, d);
+		}
 		if (rc == P2P_OK)
 			return;
 		d->tcp = NULL;
+		d->other = NULL;
+		d->other_handle = NULL;
 		d->last_err = rc;
 		log_dial_error(d, a, rc);
 	}
@@ -230,9 +263,12 @@ void host_dns_close(p2p_host *h)
 void host_dials_cancel(p2p_host *h)
 {
 	/* The callbacks come from the loop and find the host closing. */
-	for (host_dial *d = h->dials; d; d = d->next)
+	for (host_dial *d = h->dials; d; d = d->next) {
 		if (d->tcp)
 			p2p_tcp_dial_cancel(d->tcp);
+		else if (d->other)
+			d->other->t.cancel(d->other->self, d->other_handle);
+	}
 }
 
 /* Adds addr (without /p2p/) to the dial, unless it names another peer. */

@@ -302,7 +302,6 @@ int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts 
 	pu->user = user;
 	p2p_upgrade_config cfg = host_upgrade_config(h, o->initiator, o->expected);
 	cfg.direction = o->direction;
-	cfg.limited = o->limited;
 	if (inbound)
 		h->n_pending_in++;
 	rc = p2p_upgrade(&hc->conn, h->loop, pipe, &cfg, &host_conn_callbacks, hc,

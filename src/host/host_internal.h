@@ -37,6 +37,9 @@ typedef struct host_dial {
 	p2p_buf resolved[P2P_HOST_MAX_DIAL_ADDRS];
 	size_t n_resolved, next_resolved;
 	p2p_tcp_dialer *tcp;         /* the TCP connect in progress */
+	/* or the dial of another transport in progress, and its handle */
+	const struct host_transport *other;
+	void *other_handle;
 	struct host_conn *upgrading; /* the handshake in progress */
 	int last_err;
 	host_waiter *waiters;
@@ -59,6 +62,11 @@ typedef struct host_handler {
 	void *user;
 } host_handler;
 
+typedef struct host_transport {
+	p2p_host_transport t;
+	void *self;
+} host_transport;
+
 typedef struct host_observer {
 	p2p_host_observer obs;
 	void *user;
@@ -76,6 +84,8 @@ struct p2p_host {
 	size_t n_listeners;
 	host_handler handlers[P2P_HOST_MAX_HANDLERS];
 	size_t n_handlers;
+	host_transport transports[P2P_HOST_MAX_TRANSPORTS];
+	size_t n_transports;
 	host_observer observers[P2P_HOST_MAX_OBSERVERS];
 	size_t n_observers;
 

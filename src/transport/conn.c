@@ -441,7 +441,7 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 	}
 	c->initiator = cfg->initiator;
 	c->direction = cfg->direction;
-	c->limited = cfg->limited;
+	c->limited = pipe->limited;
 	c->max_streams = cfg->max_streams ? cfg->max_streams : P2P_CONN_MAX_STREAMS;
 	c->negotiate_timeout_ms = cfg->negotiate_timeout_ms
 	                              ? cfg->negotiate_timeout_ms

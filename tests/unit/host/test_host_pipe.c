@@ -62,8 +62,8 @@ static void carrier_handler(p2p_stream *s, const char *protocol, void *user)
 		p2p_pipe_close(pipe);
 		return;
 	}
-	p2p_host_pipe_opts o = {
-	    .initiator = false, .direction = P2P_DIR_INBOUND, .limited = true};
+	pipe->limited = true;
+	p2p_host_pipe_opts o = {.initiator = false, .direction = P2P_DIR_INBOUND};
 	assert_int_equal(p2p_host_upgrade_pipe(f->a, pipe, &o, on_a_nested, f), 0);
 }
 
@@ -81,10 +81,10 @@ static void on_carrier(p2p_stream *s, int err, void *user)
 	assert_int_equal(err, 0);
 	p2p_pipe *pipe;
 	assert_int_equal(p2p_stream_pipe_new(s, &pipe), 0);
+	pipe->limited = true;
 	p2p_host_pipe_opts o = {.initiator = true,
 	                        .direction = P2P_DIR_OUTBOUND,
-	                        .expected = p2p_host_peer_id(f->a),
-	                        .limited = true};
+	                        .expected = p2p_host_peer_id(f->a)};
 	assert_int_equal(p2p_host_upgrade_pipe(f->b, pipe, &o, on_b_nested, f), 0);
 }
 
@@ -120,7 +120,8 @@ static int teardown(void **state)
 {
 	fixture *f = *state;
 	p2p_host_close(f->a, set_flag, &f->a_closed);
-	p2p_host_close(f->b, set_flag, &f->b_closed);
+	if (!f->b_closed)
+		p2p_host_close(f->b, set_flag, &f->b_closed);
 	assert_true(uvt_run(&f->loop, &f->a_closed, 5000));
 	assert_true(uvt_run(&f->loop, &f->b_closed, 5000));
 	assert_true(uvt_drain(&f->loop));
@@ -239,12 +240,116 @@ static void test_carrier_lost(void **state)
 	assert_int_equal(p2p_host_conns(f->b, conns, 4), 0);
 }
 
+/* --- the transport table: a stand-in transport for /p2p-circuit
+ * addresses that dials the TCP address in front of /p2p-circuit and marks
+ * the pipe limited, as a relay with a Limit would --- */
+
+typedef struct fake_transport {
+	uv_loop_t *loop;
+	int dials, cancels;
+} fake_transport;
+
+static const uint8_t circuit_code[] = {0xa2, 0x02}; /* varint 0x0122 */
+
+static bool fake_can_dial(void *self, const uint8_t *addr, size_t len)
+{
+	return len > 2 && memcmp(addr + len - 2, circuit_code, 2) == 0;
+}
+
+typedef struct fake_dial {
+	p2p_dial_cb cb;
+	void *user;
+} fake_dial;
+
+static void fake_dialed(p2p_pipe *pipe, int err, void *user)
+{
+	fake_dial *fd = user;
+	if (pipe)
+		pipe->limited = true;
+	fd->cb(pipe, err, fd->user);
+	free(fd);
+}
+
+static int fake_dial_fn(void *self, const uint8_t *addr, size_t len,
+                        const p2p_peerid *peer, p2p_dial_cb cb, void *user, void **handle)
+{
+	fake_transport *ft = self;
+	fake_dial *fd = calloc(1, sizeof(*fd));
+	fd->cb = cb;
+	fd->user = user;
+	ft->dials++;
+	p2p_tcp_dialer *d;
+	int rc = p2p_tcp_dial(&d, ft->loop, addr, len - 2, 2000, fake_dialed, fd);
+	if (rc < 0)
+		free(fd);
+	*handle = d;
+	return rc;
+}
+
+static void fake_cancel(void *self, void *handle)
+{
+	((fake_transport *)self)->cancels++;
+	p2p_tcp_dial_cancel(handle);
+}
+
+static const p2p_host_transport fake_ops = {
+    .name = "fake-circuit",
+    .can_dial = fake_can_dial,
+    .dial = fake_dial_fn,
+    .cancel = fake_cancel,
+};
+
+static void circuit_addr(fixture *f, p2p_buf *out)
+{
+	const p2p_buf *addrs[1];
+	assert_int_equal(p2p_host_addrs(f->a, addrs, 1), 1);
+	p2p_buf_init(out);
+	p2p_buf_append(out, addrs[0]->data, addrs[0]->len);
+	p2p_buf_append(out, circuit_code, 2);
+}
+
+static void test_transport_table(void **state)
+{
+	fixture *f = *state;
+	fake_transport ft = {.loop = &f->loop};
+	assert_int_equal(p2p_host_add_transport(f->b, &fake_ops, &ft), 0);
+	p2p_buf addr;
+	circuit_addr(f, &addr);
+	assert_int_equal(
+	    p2p_host_connect(f->b, p2p_host_peer_id(f->a), &addr, 1, on_b_nested, f), 0);
+	assert_true(uvt_run(&f->loop, &f->b_done, 10000));
+	assert_int_equal(f->b_err, 0);
+	assert_int_equal(ft.dials, 1);
+	assert_true(p2p_conn_is_limited(f->b_conn));
+	p2p_buf_free(&addr);
+}
+
+/* The host closes while a transport's dial runs: it is cancelled. */
+static void test_transport_cancel(void **state)
+{
+	fixture *f = *state;
+	fake_transport ft = {.loop = &f->loop};
+	assert_int_equal(p2p_host_add_transport(f->b, &fake_ops, &ft), 0);
+	p2p_buf addr;
+	circuit_addr(f, &addr);
+	assert_int_equal(
+	    p2p_host_connect(f->b, p2p_host_peer_id(f->a), &addr, 1, on_b_nested, f), 0);
+	p2p_host_close(f->b, set_flag, &f->b_closed);
+	assert_true(uvt_run(&f->loop, &f->b_done, 10000));
+	assert_int_equal(f->b_err, P2P_ECLOSED);
+	assert_int_equal(ft.cancels, 1);
+	assert_true(uvt_run(&f->loop, &f->b_closed, 5000));
+	p2p_buf_free(&addr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_nested_echo, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_carrier_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_carrier_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transport_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transport_cancel, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
