@@ -300,12 +300,7 @@ static void test_echo_4mib(void **state)
 	p2p_peerstore_add_addr(p2p_host_peerstore(f->b), p2p_host_peer_id(f->a),
 	                       addrs[0]->data, addrs[0]->len, P2P_ADDR_MANUAL);
 	size_t len = 4 * 1024 * 1024;
-	uint8_t *payload = malloc(len);
-	uint32_t x = 12345;
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245 + 12345;
-		payload[i] = (uint8_t)(x >> 16);
-	}
+	uint8_t *payload = echo_pattern(len, 12345);
 	client c = {.payload = payload, .len = len};
 	p2p_buf_init(&c.got);
 	const char *protos[] = {"/not/this/1", ECHO_PROTO};

@@ -140,18 +140,6 @@ static void open_carrier(fixture *f)
 	    0);
 }
 
-static void on_echo_selected(p2p_stream *s, const char *protocol, int err, void *user)
-{
-	client *c = user;
-	c->ready = true;
-	c->err = err;
-	if (err < 0)
-		return;
-	c->s = s;
-	p2p_stream_set_callbacks(s, &cli_cbs, c);
-	cli_pump(s, c);
-}
-
 static void test_nested_echo(void **state)
 {
 	fixture *f = *state;
@@ -173,18 +161,13 @@ static void test_nested_echo(void **state)
 	assert_int_equal(p2p_conn_direction(f->a_conn), P2P_DIR_INBOUND);
 
 	size_t len = 4 * 1024 * 1024;
-	uint8_t *payload = malloc(len);
-	uint32_t x = 777;
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245 + 12345;
-		payload[i] = (uint8_t)(x >> 16);
-	}
+	uint8_t *payload = echo_pattern(len, 777);
 	client c = {.payload = payload, .len = len};
 	p2p_buf_init(&c.got);
 	p2p_stream *s;
 	assert_int_equal(p2p_conn_open_stream(f->b_conn, &s), 0);
 	const char *protos[] = {ECHO_PROTO};
-	assert_int_equal(p2p_stream_select(s, true, protos, 1, on_echo_selected, &c), 0);
+	assert_int_equal(p2p_stream_select(s, true, protos, 1, cli_selected, &c), 0);
 	assert_true(uvt_run(&f->loop, &c.closed, 30000));
 	assert_int_equal(c.err, 0);
 	assert_true(c.fin);

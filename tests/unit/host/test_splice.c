@@ -134,35 +134,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void on_hop_stream(p2p_stream *s, int err, void *user)
-{
-	client *c = user;
-	c->ready = true;
-	c->err = err;
-	if (err < 0)
-		return;
-	c->s = s;
-	p2p_stream_set_callbacks(s, &cli_cbs, c);
-	cli_pump(s, c);
-}
-
-static uint8_t *pattern(size_t len)
-{
-	uint8_t *p = malloc(len);
-	uint32_t x = 4242;
-	for (size_t i = 0; i < len; i++) {
-		x = x * 1103515245 + 12345;
-		p[i] = (uint8_t)(x >> 16);
-	}
-	return p;
-}
-
 static void run_echo(fixture *f, client *c)
 {
 	const char *protos[] = {HOP_PROTO};
-	assert_int_equal(p2p_host_new_stream(f->a, p2p_host_peer_id(f->r), protos, 1,
-	                                     on_hop_stream, c),
-	                 0);
+	assert_int_equal(
+	    p2p_host_new_stream(f->a, p2p_host_peer_id(f->r), protos, 1, cli_opened, c),
+	    0);
 	assert_true(uvt_run(&f->loop, &c->closed, 30000));
 	assert_true(uvt_run(&f->loop, &f->done, 5000));
 }
@@ -171,7 +148,7 @@ static void test_splice_echo(void **state)
 {
 	fixture *f = *state;
 	size_t len = 4 * 1024 * 1024;
-	uint8_t *payload = pattern(len);
+	uint8_t *payload = echo_pattern(len, 4242);
 	client c = {.payload = payload, .len = len};
 	p2p_buf_init(&c.got);
 	run_echo(f, &c);
@@ -192,7 +169,7 @@ static void test_splice_limit(void **state)
 	fixture *f = *state;
 	f->max_bytes = 64 * 1024;
 	size_t len = 1024 * 1024;
-	uint8_t *payload = pattern(len);
+	uint8_t *payload = echo_pattern(len, 4242);
 	client c = {.payload = payload, .len = len};
 	p2p_buf_init(&c.got);
 	run_echo(f, &c);

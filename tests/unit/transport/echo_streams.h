@@ -121,4 +121,36 @@ static const p2p_stream_callbacks cli_cbs = {
     .on_close = cli_close,
 };
 
+/* Starts the client on a stream negotiated with p2p_stream_select. */
+static inline void cli_selected(p2p_stream *s, const char *proto, int err, void *user)
+{
+	client *c = user;
+	c->ready = true;
+	c->err = err;
+	if (err < 0)
+		return;
+	c->s = s;
+	p2p_stream_set_callbacks(s, &cli_cbs, c);
+	cli_pump(s, c);
+}
+
+/* The same as cli_selected, for p2p_host_new_stream. */
+static inline void cli_opened(p2p_stream *s, int err, void *user)
+{
+	cli_selected(s, NULL, err, user);
+}
+
+/* len pseudo-random bytes (malloc'd, the caller frees), the same for
+ * the same seed. */
+static inline uint8_t *echo_pattern(size_t len, uint32_t seed)
+{
+	uint8_t *p = malloc(len);
+	assert_non_null(p);
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+	return p;
+}
+
 #endif

@@ -202,18 +202,6 @@ static void test_wrong_peer(void **state)
 
 /* --- a client stream on b --- */
 
-static void cli_selected(p2p_stream *s, const char *proto, int err, void *user)
-{
-	client *c = user;
-	c->ready = true;
-	c->err = err;
-	if (err < 0)
-		return;
-	c->s = s;
-	p2p_stream_set_callbacks(s, &cli_cbs, c);
-	cli_pump(s, c);
-}
-
 static void open_client(fixture *f, client *c, const char *proto)
 {
 	p2p_stream *s;
