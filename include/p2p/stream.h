@@ -81,6 +81,12 @@ size_t p2p_stream_pending(const p2p_stream *s);
  * unpaused, it delivers them soon after, from the loop. For readers that
  * must stop reading, as a pipe's read_stop does. */
 void p2p_stream_pause(p2p_stream *s, bool paused);
+/* Gives back the tail of what on_data handed over and the caller did not
+ * consume (data[0..len) is copied): it goes in front of what the stream
+ * holds and is delivered again, from the loop, before anything newer.
+ * For a reader that took one message and leaves the bytes after it to
+ * whoever reads next (a relay's STATUS, then the relayed connection). */
+int p2p_stream_unread(p2p_stream *s, const uint8_t *data, size_t len);
 /* Half-close: we send no more (after what is queued); reading goes on. */
 int p2p_stream_close_write(p2p_stream *s);
 /* Half-closes and stops delivering data: anything the peer still sends is

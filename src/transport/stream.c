@@ -373,6 +373,25 @@ void p2p_stream_pause(p2p_stream *s, bool paused)
 		conn_schedule(s->conn);
 }
 
+int p2p_stream_unread(p2p_stream *s, const uint8_t *data, size_t len)
+{
+	if (!stream_live(s))
+		return s->reset ? P2P_ERESET : P2P_ECLOSED;
+	if (len == 0)
+		return P2P_OK;
+	p2p_buf in;
+	p2p_buf_init(&in);
+	if (p2p_buf_append(&in, data, len) < 0 ||
+	    p2p_buf_append(&in, s->held.data, s->held.len) < 0) {
+		p2p_buf_free(&in);
+		return P2P_ENOMEM;
+	}
+	p2p_buf_free(&s->held);
+	p2p_buf_move(&s->held, &in);
+	conn_schedule(s->conn);
+	return P2P_OK;
+}
+
 size_t p2p_stream_pending(const p2p_stream *s)
 {
 	return s->pending.len;

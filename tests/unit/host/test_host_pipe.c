@@ -30,7 +30,11 @@ typedef struct fixture {
 	bool a_done, b_done;
 	int a_err, b_err;
 	p2p_conn *a_conn, *b_conn;
-	bool refuse; /* a closes the carrier pipe before upgrading it */
+	bool refuse;   /* a closes the carrier pipe before upgrading it */
+	bool greeting; /* the carrier starts with "HELLO", see greeting_data */
+	size_t greeted, leftover;
+	p2p_stream *greeting_stream;
+	uv_timer_t timer;
 } fixture;
 
 static void quiet(p2p_log_level level, const char *msg, void *user)
@@ -53,9 +57,50 @@ static void on_a_nested(p2p_conn *c, int err, void *user)
 	f->a_conn = c;
 }
 
+static void upgrade_inbound(fixture *f, p2p_stream *s);
+
+/* With `greeting`, the carrier starts with "HELLO" (as a relay's STATUS
+ * comes before the relayed bytes): a reads it itself and gives back the
+ * rest, which may be the start of b's handshake. */
+static void greeting_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
+{
+	fixture *f = user;
+	size_t take = 5 - f->greeted < len ? 5 - f->greeted : len;
+	assert_memory_equal(data, "HELLO" + f->greeted, take);
+	f->greeted += take;
+	p2p_stream_consume(s, take);
+	if (f->greeted < 5)
+		return;
+	f->leftover = len - take;
+	assert_int_equal(p2p_stream_unread(s, data + take, len - take), 0);
+	upgrade_inbound(f, s);
+}
+
+static const p2p_stream_callbacks greeting_cbs = {.on_data = greeting_data};
+
+static void on_greeting_timer(uv_timer_t *t)
+{
+	fixture *f = t->data;
+	p2p_stream_pause(f->greeting_stream, false);
+}
+
 static void carrier_handler(p2p_stream *s, const char *protocol, void *user)
 {
 	fixture *f = user;
+	if (f->greeting) {
+		/* Held a while, so that HELLO and b's first handshake bytes
+		 * come in one on_data: the case unread is for. */
+		p2p_stream_pause(s, true);
+		p2p_stream_set_callbacks(s, &greeting_cbs, f);
+		f->greeting_stream = s;
+		uv_timer_start(&f->timer, on_greeting_timer, 200, 0);
+		return;
+	}
+	upgrade_inbound(f, s);
+}
+
+static void upgrade_inbound(fixture *f, p2p_stream *s)
+{
 	p2p_pipe *pipe;
 	assert_int_equal(p2p_stream_pipe_new(s, &pipe), 0);
 	if (f->refuse) {
@@ -79,6 +124,8 @@ static void on_carrier(p2p_stream *s, int err, void *user)
 {
 	fixture *f = user;
 	assert_int_equal(err, 0);
+	if (f->greeting)
+		assert_int_equal(p2p_stream_write(s, (const uint8_t *)"HELLO", 5), 1);
 	p2p_pipe *pipe;
 	assert_int_equal(p2p_stream_pipe_new(s, &pipe), 0);
 	pipe->limited = true;
@@ -92,6 +139,8 @@ static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 	uv_loop_init(&f->loop);
+	uv_timer_init(&f->loop, &f->timer);
+	f->timer.data = f;
 	assert_int_equal(p2p_privkey_generate(&f->ka), 0);
 	assert_int_equal(p2p_privkey_generate(&f->kb), 0);
 	p2p_host_config cfg;
@@ -122,6 +171,7 @@ static int teardown(void **state)
 	p2p_host_close(f->a, set_flag, &f->a_closed);
 	if (!f->b_closed)
 		p2p_host_close(f->b, set_flag, &f->b_closed);
+	uv_close((uv_handle_t *)&f->timer, NULL);
 	assert_true(uvt_run(&f->loop, &f->a_closed, 5000));
 	assert_true(uvt_run(&f->loop, &f->b_closed, 5000));
 	assert_true(uvt_drain(&f->loop));
@@ -140,9 +190,8 @@ static void open_carrier(fixture *f)
 	    0);
 }
 
-static void test_nested_echo(void **state)
+static void nested_echo(fixture *f)
 {
-	fixture *f = *state;
 	open_carrier(f);
 	assert_true(uvt_run(&f->loop, &f->b_done, 10000));
 	assert_true(uvt_run(&f->loop, &f->a_done, 10000));
@@ -184,6 +233,22 @@ static void test_nested_echo(void **state)
 	assert_int_equal(p2p_host_conns(f->a, conns, 4), 1);
 	assert_int_equal(p2p_host_conns(f->b, conns, 4), 1);
 	assert_ptr_equal(conns[0], tcp);
+}
+
+static void test_nested_echo(void **state)
+{
+	nested_echo(*state);
+}
+
+/* Bytes after a message that a read itself are given back to the stream
+ * (p2p_stream_unread) and reach the nested connection's handshake. */
+static void test_unread(void **state)
+{
+	fixture *f = *state;
+	f->greeting = true;
+	nested_echo(f);
+	assert_int_equal(f->greeted, 5);
+	assert_true(f->leftover > 0);
 }
 
 /* The responder drops the carrier: the initiator's upgrade fails, the
@@ -329,6 +394,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_nested_echo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unread, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_carrier_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_carrier_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transport_table, setup, teardown),
