@@ -19,10 +19,16 @@ TRANSFER_BYTES=16777216
 WORK=$(mktemp -d)
 LISTENER_PID=""
 
+declare -A PEER_PIDS=()  # start_peer's background peers, by name
+
 cleanup() {
 	if [ -n "$LISTENER_PID" ] && kill -0 "$LISTENER_PID" 2>/dev/null; then
 		kill -KILL "$LISTENER_PID" 2>/dev/null || true
 	fi
+	local p
+	for p in "${PEER_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -119,4 +125,59 @@ stop_listener() {
 	LISTENER_PID=""
 	[ "$rc" -eq 0 ] || fail "listener exited with $rc after SIGTERM"
 	echo "listener stopped cleanly"
+}
+
+# For tests with several background peers (relay tests): start_listener and
+# stop_listener handle only one.
+# start_peer NAME CMD...: like start_listener, with output in NAME.out and
+# NAME.err; sets PEER_ADDR (first address) and PEER_ID.
+start_peer() {
+	local name=$1 pid waited=0 line
+	shift
+	: >"$WORK/$name.out"
+	: >"$WORK/$name.err"
+	"$@" >"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null &
+	pid=$!
+	PEER_PIDS[$name]=$pid
+	while :; do
+		line=$(head -n 1 "$WORK/$name.out" || true)
+		if [ -n "$line" ] && [ "${line: -1}" = "}" ]; then
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || fail "$name exited before printing its address: $*"
+		[ "$waited" -lt $((LISTEN_WAIT_SEC * 10)) ] || fail "$name printed no address within ${LISTEN_WAIT_SEC}s: $*"
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	read -r PEER_ADDR PEER_ID < <(python3 "$INTEROP_DIR/check_output.py" --listen-line "$line") ||
+		fail "bad listen line from $name: $line"
+	echo "$name up: $PEER_ADDR"
+}
+
+# stop_peer NAME: SIGTERM to start_peer's NAME, requiring a clean exit 0.
+stop_peer() {
+	local name=$1 pid=${PEER_PIDS[$1]:-} waited=0 rc=0
+	[ -n "$pid" ] || fail "no peer named $name"
+	kill -TERM "$pid" 2>/dev/null || fail "$name died before SIGTERM"
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$waited" -lt $((STOP_WAIT_SEC * 10)) ] || fail "$name still running ${STOP_WAIT_SEC}s after SIGTERM"
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	wait "$pid" || rc=$?
+	unset "PEER_PIDS[$name]"
+	[ "$rc" -eq 0 ] || fail "$name exited with $rc after SIGTERM"
+	echo "$name stopped cleanly"
+}
+
+# run_dialer_fails CMD...: like run_dialer, but the dialer must fail: exit 1
+# (not a timeout) with an {"error":…} line in dialer.out.
+run_dialer_fails() {
+	echo "dialing (must fail): $*"
+	local rc=0
+	timeout --kill-after=5 "$DIALER_TIMEOUT_SEC" "$@" >"$WORK/dialer.out" 2>"$WORK/dialer.err" </dev/null || rc=$?
+	[ "$rc" -ne 124 ] || fail "dialer timed out after ${DIALER_TIMEOUT_SEC}s"
+	[ "$rc" -eq 1 ] || fail "dialer exited with $rc, wanted 1 (failure)"
+	grep -q '^{"error":' "$WORK/dialer.out" || fail "dialer failed without an {\"error\":…} line"
+	cat "$WORK/dialer.out"
 }
