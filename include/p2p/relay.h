@@ -1,0 +1,227 @@
+/* Circuit relay v2 (specs: relay/circuit-v2.md).
+ *
+ * The hop protocol runs between a client and the relay (RESERVE a slot,
+ * CONNECT to a peer holding one), the stop protocol between the relay and
+ * the reserving peer (a CONNECT from the relay, answered with a STATUS).
+ * Each message is a uvarint-length-prefixed protobuf (lpmsg.h). */
+#ifndef P2P_RELAY_H
+#define P2P_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p2p/buf.h"
+#include "p2p/keys.h"
+#include "p2p/peerid.h"
+
+/* ---- sans-I/O: messages, vouchers, limits ---- */
+
+#define P2P_RELAY_HOP_PROTOCOL  "/libp2p/circuit/relay/0.2.0/hop"
+#define P2P_RELAY_STOP_PROTOCOL "/libp2p/circuit/relay/0.2.0/stop"
+
+/* Largest message body (go-libp2p circuitv2 maxMessageSize). */
+#define P2P_RELAY_MAX_MESSAGE 4096
+/* Addresses kept per Peer or Reservation; ours (a 4 KiB message holds few
+ * real addresses, this bounds the tiny-address case). */
+#define P2P_RELAY_MAX_ADDRS 64
+
+/* Voucher envelope domain and payload type: the multicodec
+ * libp2p-relay-rsvp (0x0302) written as the two bytes 0x03 0x02, as
+ * go-libp2p (circuitv2/proto/voucher.go) and js-libp2p write it, like the
+ * peer record's 0x03 0x01 (peer_record.h). Note the uvarint of 0x0302 would
+ * be 0x82 0x06; no implementation uses that. */
+#define P2P_RELAY_VOUCHER_DOMAIN   "libp2p-relay-rsvp"
+#define P2P_RELAY_VOUCHER_TYPE     "\x03\x02"
+#define P2P_RELAY_VOUCHER_TYPE_LEN 2
+
+/* go-libp2p p2p/protocol/circuitv2/relay/resources.go DefaultResources and
+ * DefaultLimit. */
+#define P2P_RELAY_DEFAULT_RESERVATION_TTL          3600       /* s, 1 h */
+#define P2P_RELAY_DEFAULT_LIMIT_DURATION           120        /* s, 2 min */
+#define P2P_RELAY_DEFAULT_LIMIT_DATA               (1u << 17) /* bytes, 128 KiB */
+#define P2P_RELAY_DEFAULT_MAX_RESERVATIONS         128
+#define P2P_RELAY_DEFAULT_MAX_CIRCUITS_PER_PEER    16 /* go: MaxCircuits */
+#define P2P_RELAY_DEFAULT_BUFFER_SIZE              2048
+#define P2P_RELAY_DEFAULT_MAX_RESERVATIONS_PER_IP  8
+#define P2P_RELAY_DEFAULT_MAX_RESERVATIONS_PER_ASN 32 /* not enforced here */
+/* Ours: go-libp2p has no global circuit cap, only per peer. */
+#define P2P_RELAY_DEFAULT_MAX_CIRCUITS 256
+/* Longest opaque IP key the table stores (an IPv6 address is 16 bytes). */
+#define P2P_RELAY_IP_KEY_MAX 16
+
+/* Status codes, with the spec's numeric values. */
+typedef enum p2p_relay_status {
+	P2P_RELAY_STATUS_OK = 100,
+	P2P_RELAY_STATUS_RESERVATION_REFUSED = 200,
+	P2P_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED = 201,
+	P2P_RELAY_STATUS_PERMISSION_DENIED = 202,
+	P2P_RELAY_STATUS_CONNECTION_FAILED = 203,
+	P2P_RELAY_STATUS_NO_RESERVATION = 204,
+	P2P_RELAY_STATUS_MALFORMED_MESSAGE = 400,
+	P2P_RELAY_STATUS_UNEXPECTED_MESSAGE = 401,
+} p2p_relay_status;
+
+/* Which protocol a message belongs to: the same struct carries both. */
+typedef enum p2p_relay_kind {
+	P2P_RELAY_HOP,
+	P2P_RELAY_STOP,
+} p2p_relay_kind;
+
+/* Message types, with their wire values (which differ per protocol). */
+enum {
+	P2P_RELAY_HOP_RESERVE = 0,
+	P2P_RELAY_HOP_CONNECT = 1,
+	P2P_RELAY_HOP_STATUS = 2,
+	P2P_RELAY_STOP_CONNECT = 0,
+	P2P_RELAY_STOP_STATUS = 1,
+};
+
+/* A HopMessage or StopMessage. Everything in it is owned by the struct:
+ * the address arrays and buffers are released by p2p_relay_msg_free; add
+ * addresses with the helpers below. A StopMessage has no reservation;
+ * encode refuses one. */
+typedef struct p2p_relay_msg {
+	int type; /* P2P_RELAY_HOP_* or P2P_RELAY_STOP_* */
+
+	bool has_peer;
+	p2p_peerid peer_id;
+	p2p_buf *peer_addrs; /* binary multiaddrs */
+	size_t n_peer_addrs;
+
+	bool has_reservation;
+	bool has_expire;
+	uint64_t expire;     /* unix seconds */
+	p2p_buf *rsvp_addrs; /* the relay's addresses, binary multiaddrs */
+	size_t n_rsvp_addrs;
+	p2p_buf voucher; /* encoded envelope, empty if none */
+
+	bool has_limit;
+	bool has_duration;
+	uint32_t duration; /* seconds */
+	bool has_data;
+	uint64_t data; /* bytes */
+
+	int status; /* p2p_relay_status, 0 when absent */
+} p2p_relay_msg;
+
+void p2p_relay_msg_init(p2p_relay_msg *m);
+void p2p_relay_msg_free(p2p_relay_msg *m);
+/* Copy one binary multiaddr into the message (and set has_peer /
+ * has_reservation). P2P_EPROTO if it does not validate, P2P_ELIMIT past
+ * P2P_RELAY_MAX_ADDRS. */
+int p2p_relay_msg_add_peer_addr(p2p_relay_msg *m, const uint8_t *ma, size_t len);
+int p2p_relay_msg_add_rsvp_addr(p2p_relay_msg *m, const uint8_t *ma, size_t len);
+
+/* Appends uvarint(len) + the protobuf to out. The message is checked by
+ * the same rules as decode (P2P_EINVAL if it breaks them), P2P_ETOOBIG if
+ * the body would exceed P2P_RELAY_MAX_MESSAGE; out is unchanged on error. */
+int p2p_relay_msg_encode(const p2p_relay_msg *m, p2p_relay_kind kind, p2p_buf *out);
+
+/* Decodes one protobuf body (without its length prefix; see lpmsg.h) into
+ * m, which must be freshly initialised; free it whatever the result.
+ * Rules: the type is known for the kind; CONNECT carries a peer, STATUS a
+ * status; a peer ID parses as a peer ID; a status is one of the spec's;
+ * at most P2P_RELAY_MAX_ADDRS addresses per list. Empty addresses and
+ * addresses p2p_multiaddr_validate rejects (e.g. protocols we do not know)
+ * are dropped rather than failing the message, so a relay that also
+ * listens on transports we lack still works.
+ * P2P_ETOOBIG over P2P_RELAY_MAX_MESSAGE, P2P_ELIMIT for too many
+ * addresses, P2P_EPROTO otherwise. */
+int p2p_relay_msg_decode(p2p_relay_msg *m, p2p_relay_kind kind, const uint8_t *body,
+                         size_t len);
+
+/* ---- reservation vouchers ---- */
+
+typedef struct p2p_relay_voucher {
+	p2p_peerid relay;
+	p2p_peerid peer;
+	uint64_t expiration; /* unix seconds */
+} p2p_relay_voucher;
+
+/* As the relay: seals (our peer ID, peer, expiration) with relay_key and
+ * appends the encoded envelope to out. */
+int p2p_relay_voucher_seal(const p2p_privkey *relay_key, const p2p_peerid *peer,
+                           uint64_t expiration, p2p_buf *out);
+
+/* Opens and checks a voucher: signature for the voucher domain, payload
+ * type, the signer is the voucher's relay and, if expected_relay is not
+ * NULL, that relay; if expected_peer is not NULL, the voucher is that
+ * peer's; expiration > now. Fills *out only on success. Errors:
+ * those of p2p_envelope_open (P2P_ECRYPTO for a bad signature), P2P_EPROTO
+ * for a wrong type or a malformed payload, P2P_EPEERID for a wrong relay
+ * or peer, P2P_ETIMEDOUT when expired. */
+int p2p_relay_voucher_open(p2p_relay_voucher *out, const uint8_t *env, size_t len,
+                           const p2p_peerid *expected_relay,
+                           const p2p_peerid *expected_peer, uint64_t now);
+
+/* ---- the hop server's accounting ---- */
+
+/* Limits of a relay; 0 in any field means "no slot" (refuse all). */
+typedef struct p2p_relay_limits_config {
+	size_t max_reservations;
+	size_t max_reservations_per_ip;
+	size_t max_circuits;          /* in total */
+	size_t max_circuits_per_peer; /* as source or destination */
+	uint64_t reservation_ttl;     /* seconds */
+} p2p_relay_limits_config;
+
+/* go-libp2p's defaults (above). */
+void p2p_relay_limits_config_default(p2p_relay_limits_config *cfg);
+
+typedef struct p2p_relay_rsvp_slot {
+	p2p_peerid peer;
+	uint8_t ip[P2P_RELAY_IP_KEY_MAX];
+	size_t ip_len;
+	uint64_t expire;
+} p2p_relay_rsvp_slot;
+
+typedef struct p2p_relay_circuit_slot {
+	p2p_peerid src, dst;
+} p2p_relay_circuit_slot;
+
+/* Reservations and open circuits, in two arrays allocated once at init with
+ * the configured capacities. Every operation is a linear scan: O(n) in
+ * max_reservations or max_circuits (a few hundred entries by default),
+ * which costs less than the hash table it would take to avoid it. A peer
+ * has at most one reservation: reserving again refreshes it (go-libp2p
+ * does the same and dropped its per-peer limit). */
+typedef struct p2p_relay_table {
+	p2p_relay_limits_config cfg;
+	p2p_relay_rsvp_slot *rsvps;
+	size_t n_rsvps;
+	p2p_relay_circuit_slot *circuits;
+	size_t n_circuits;
+} p2p_relay_table;
+
+int p2p_relay_table_init(p2p_relay_table *t, const p2p_relay_limits_config *cfg);
+void p2p_relay_table_free(p2p_relay_table *t);
+
+/* Reserves (or refreshes) a slot for peer, from the connection's IP (an
+ * opaque key, e.g. the 4 or 16 address bytes, at most P2P_RELAY_IP_KEY_MAX;
+ * may be empty). Expired reservations are dropped first. Returns
+ * P2P_RELAY_STATUS_OK and sets *expire = now + ttl, or
+ * P2P_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED when the table or the IP's share
+ * is full; P2P_EINVAL for a bad argument. */
+int p2p_relay_table_reserve(p2p_relay_table *t, const p2p_peerid *peer, const uint8_t *ip,
+                            size_t ip_len, uint64_t now, uint64_t *expire);
+/* P2P_OK and *expire (may be NULL) if peer holds an unexpired reservation,
+ * P2P_ENOTFOUND otherwise. */
+int p2p_relay_table_find(const p2p_relay_table *t, const p2p_peerid *peer, uint64_t now,
+                         uint64_t *expire);
+/* Drops peer's reservation: P2P_OK or P2P_ENOTFOUND. */
+int p2p_relay_table_release(p2p_relay_table *t, const p2p_peerid *peer);
+/* Drops every reservation with expire <= now; returns how many. */
+size_t p2p_relay_table_expire(p2p_relay_table *t, uint64_t now);
+
+/* Accounts a circuit src -> dst. Returns P2P_RELAY_STATUS_OK,
+ * P2P_RELAY_STATUS_NO_RESERVATION if dst has no unexpired reservation, or
+ * P2P_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED (total, or src's or dst's
+ * share). Each OK must be paired with one p2p_relay_table_circuit_close. */
+int p2p_relay_table_circuit_open(p2p_relay_table *t, const p2p_peerid *src,
+                                 const p2p_peerid *dst, uint64_t now);
+/* Releases one src -> dst circuit: P2P_OK or P2P_ENOTFOUND. */
+int p2p_relay_table_circuit_close(p2p_relay_table *t, const p2p_peerid *src,
+                                  const p2p_peerid *dst);
+
+#endif
