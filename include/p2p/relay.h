@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "p2p/buf.h"
+#include "p2p/host.h"
 #include "p2p/keys.h"
 #include "p2p/peerid.h"
 
@@ -223,5 +224,56 @@ int p2p_relay_table_circuit_open(p2p_relay_table *t, const p2p_peerid *src,
 /* Releases one src -> dst circuit: P2P_OK or P2P_ENOTFOUND. */
 int p2p_relay_table_circuit_close(p2p_relay_table *t, const p2p_peerid *src,
                                   const p2p_peerid *dst);
+
+/* ---- the client on a host (relay_client.c) ---- */
+
+#define P2P_RELAY_CLIENT_MAX_RELAYS 8     /* relays we hold reservations on */
+#define P2P_RELAY_HOP_TIMEOUT_MS    30000 /* a hop exchange (js-libp2p: 30 s) */
+#define P2P_RELAY_STOP_TIMEOUT_MS   15000 /* the relay's stop CONNECT */
+
+typedef struct p2p_relay_client p2p_relay_client;
+
+/* A reservation as the relay granted it; valid during the callback. */
+typedef struct p2p_relay_reservation {
+	const p2p_peerid *relay;
+	uint64_t expire;      /* unix seconds: reserve again before then */
+	const p2p_buf *addrs; /* the relay's addresses, binary multiaddrs */
+	size_t n_addrs;
+	bool has_voucher; /* sent, and it verified */
+	/* The relay limits each circuit: such circuits give limited
+	 * connections (p2p_conn_is_limited). */
+	bool limited;
+	uint32_t limit_duration; /* seconds, 0: none */
+	uint64_t limit_data;     /* bytes, 0: none */
+} p2p_relay_reservation;
+
+/* err 0 with r; or err < 0 and r NULL: P2P_ENOTFOUND when the relay
+ * refused (status says why, a P2P_RELAY_STATUS_*), P2P_EPROTO for a
+ * malformed answer, a voucher error, P2P_ETIMEDOUT, connect errors. */
+typedef void (*p2p_relay_reserve_cb)(int err, int status, const p2p_relay_reservation *r,
+                                     void *user);
+
+/* Serves /libp2p/circuit/relay/0.2.0/stop on h: a CONNECT from a relay we
+ * hold a reservation on is answered OK and its stream upgraded into an
+ * inbound connection from the peer it names (expected by Noise); others
+ * get PERMISSION_DENIED. Like the other services, free it once the host
+ * has closed. */
+int p2p_relay_client_new(p2p_relay_client **out, p2p_host *h);
+void p2p_relay_client_free(p2p_relay_client *rc);
+/* Reserves a slot on relay (addrs, binary, may be empty: the peerstore's),
+ * over a hop stream; cb runs once, from the loop, unless this fails. The
+ * caller refreshes before r->expire. */
+int p2p_relay_client_reserve(p2p_relay_client *rc, const p2p_peerid *relay,
+                             const p2p_buf *addrs, size_t n, p2p_relay_reserve_cb cb,
+                             void *user);
+/* Stop CONNECTs accepted and refused so far. */
+size_t p2p_relay_client_accepted(const p2p_relay_client *rc);
+size_t p2p_relay_client_refused(const p2p_relay_client *rc);
+
+/* Appends <relay_addr>[/p2p/<relay>]/p2p-circuit to out (the /p2p/ part
+ * only when relay_addr lacks it): the address peers dial to reach us
+ * through that relay, once /p2p/<us> is added. */
+int p2p_relay_circuit_addr(const uint8_t *relay_addr, size_t len, const p2p_peerid *relay,
+                           p2p_buf *out);
 
 #endif

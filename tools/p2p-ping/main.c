@@ -21,6 +21,7 @@
 #include "p2p/peer_record.h"
 #include "p2p/perf.h"
 #include "p2p/ping.h"
+#include "p2p/relay.h"
 
 #define TOOL_MAX_LISTEN        8                       /* --listen options */
 #define TOOL_DEFAULT_COUNT     3                       /* pings */
@@ -30,13 +31,16 @@
 
 static const char usage[] =
     "usage: p2p-ping --listen MULTIADDR [--listen MULTIADDR]... [--key FILE]\n"
+    "                [--relay MULTIADDR/p2p/RELAY_ID]\n"
     "       p2p-ping MULTIADDR/p2p/PEER_ID [--count N] [--echo BYTES]\n"
     "                [--perf-upload BYTES] [--perf-download BYTES]\n"
     "                [--timeout SECONDS] [--key FILE]\n"
     "       p2p-ping --help | --version\n"
     "\n"
     "Listening, it prints {\"peer_id\":...,\"addrs\":[...]} once ready and serves\n"
-    "identify, ping, perf and /echo/1.0.0 until SIGINT or SIGTERM.\n"
+    "identify, ping, perf and /echo/1.0.0 until SIGINT or SIGTERM; with\n"
+    "--relay it first reserves a slot on that circuit relay v2 and lists\n"
+    "its circuit addresses first.\n"
     "Dialing, it prints the peer's identify, one {\"rtt_ms\":...} per ping\n"
     "(default 3), then the echo and perf results if asked (MB = 10^6 bytes).\n"
     "Failures print {\"error\":...} and exit non-zero.\n";
@@ -46,6 +50,7 @@ typedef struct options {
 	size_t n_listen;
 	const char *target;
 	const char *key_file;
+	const char *relay;
 	unsigned long long count;
 	unsigned long long echo;
 	unsigned long long perf_upload;
@@ -60,7 +65,10 @@ typedef struct app {
 	p2p_privkey *key;
 	p2p_host *host;
 	p2p_identify_service *identify;
-	p2p_ping_service *ping; /* when listening */
+	p2p_ping_service *ping;  /* when listening */
+	p2p_relay_client *relay; /* with --relay */
+	p2p_buf relay_addr;      /* binary */
+	p2p_peerid relay_id;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t timer;
 	bool handles_open;
@@ -99,6 +107,8 @@ static void on_host_closed(void *user)
 	a->identify = NULL;
 	p2p_ping_service_free(a->ping);
 	a->ping = NULL;
+	p2p_relay_client_free(a->relay);
+	a->relay = NULL;
 	a->host = NULL;
 }
 
@@ -366,6 +376,10 @@ static int parse_args(int argc, char **argv, options *o)
 			if (!bad)
 				o->listen[o->n_listen++] = val;
 			i++;
+		} else if (strcmp(arg, "--relay") == 0) {
+			bad = val == NULL;
+			o->relay = val;
+			i++;
 		} else if (strcmp(arg, "--key") == 0) {
 			bad = val == NULL;
 			o->key_file = val;
@@ -408,17 +422,10 @@ static int parse_args(int argc, char **argv, options *o)
 	return 0;
 }
 
-static int start_listener(app *a)
+/* Prints {"peer_id":…,"addrs":[…]}: the circuit addresses of r (if any)
+ * first, then the listen addresses, each with /p2p/<us>. */
+static void print_listening(app *a, const p2p_relay_reservation *r)
 {
-	for (size_t i = 0; i < a->opt.n_listen; i++) {
-		int rc = p2p_host_listen(a->host, a->opt.listen[i]);
-		if (rc != P2P_OK) {
-			char what[256];
-			snprintf(what, sizeof(what), "listen on %s", a->opt.listen[i]);
-			print_error(what, rc);
-			return rc;
-		}
-	}
 	const p2p_peerid *me = p2p_host_peer_id(a->host);
 	char id[P2P_PEERID_STR_MAX];
 	p2p_peerid_to_string(me, id, sizeof(id));
@@ -430,16 +437,73 @@ static int start_listener(app *a)
 	json_begin(&j);
 	json_str(&j, "peer_id", id);
 	json_array_begin(&j, "addrs");
-	for (size_t i = 0; i < n; i++) {
+	size_t n_circuit = r ? r->n_addrs : 0;
+	for (size_t i = 0; i < n_circuit + n; i++) {
 		p2p_buf full;
 		p2p_buf_init(&full);
-		if (p2p_buf_append(&full, addrs[i]->data, addrs[i]->len) == P2P_OK &&
+		int rc = i < n_circuit
+		             ? p2p_relay_circuit_addr(r->addrs[i].data, r->addrs[i].len,
+		                                      r->relay, &full)
+		             : p2p_buf_append(&full, addrs[i - n_circuit]->data,
+		                              addrs[i - n_circuit]->len);
+		if (rc == P2P_OK &&
 		    p2p_multiaddr_append_peer_id(&full, me->bytes, me->len) == P2P_OK)
 			json_array_addr(&j, full.data, full.len);
 		p2p_buf_free(&full);
 	}
 	json_array_end(&j);
 	json_end(&j);
+}
+
+static void on_reserved(int err, int status, const p2p_relay_reservation *r, void *user)
+{
+	app *a = user;
+	if (err < 0) {
+		char what[64];
+		snprintf(what, sizeof(what), "reserve on the relay (status %d)", status);
+		fail(a, what, err);
+		return;
+	}
+	print_listening(a, r);
+}
+
+static int start_relay(app *a)
+{
+	int rc = p2p_multiaddr_parse(a->opt.relay, &a->relay_addr);
+	const uint8_t *mh;
+	size_t mh_len;
+	if (rc == P2P_OK)
+		rc = p2p_multiaddr_peer_id(a->relay_addr.data, a->relay_addr.len, &mh,
+		                           &mh_len);
+	if (rc == P2P_OK)
+		rc = p2p_peerid_from_bytes(&a->relay_id, mh, mh_len);
+	if (rc != P2P_OK) {
+		print_error("--relay must be a multiaddr ending in /p2p/RELAY_ID", rc);
+		return rc;
+	}
+	rc = p2p_relay_client_new(&a->relay, a->host);
+	if (rc == P2P_OK)
+		rc = p2p_relay_client_reserve(a->relay, &a->relay_id, &a->relay_addr, 1,
+		                              on_reserved, a);
+	if (rc != P2P_OK)
+		print_error("reserve on the relay", rc);
+	return rc;
+}
+
+static int start_listener(app *a)
+{
+	for (size_t i = 0; i < a->opt.n_listen; i++) {
+		int rc = p2p_host_listen(a->host, a->opt.listen[i]);
+		if (rc != P2P_OK) {
+			char what[256];
+			snprintf(what, sizeof(what), "listen on %s", a->opt.listen[i]);
+			print_error(what, rc);
+			return rc;
+		}
+	}
+	if (a->opt.relay)
+		return start_relay(a);
+	print_listening(a, NULL);
 	return P2P_OK;
 }
 
@@ -514,6 +578,7 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	p2p_buf_init(&a.target_addr);
+	p2p_buf_init(&a.relay_addr);
 	if (uv_loop_init(&a.loop) != 0) {
 		print_error("cannot start the event loop", 0);
 		return 1;
@@ -525,6 +590,7 @@ int main(int argc, char **argv)
 		fputs("p2p-ping: handles left open at exit\n", stderr);
 	free(a.echo_data);
 	p2p_buf_free(&a.target_addr);
+	p2p_buf_free(&a.relay_addr);
 	p2p_privkey_free(a.key);
 	return a.exit_code;
 }
