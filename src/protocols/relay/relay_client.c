@@ -357,7 +357,7 @@ static void stop_accept(relay_xchg *x, const p2p_relay_msg *m, const uint8_t *re
 	p2p_pipe *pipe = NULL;
 	if (err == P2P_OK)
 		err = p2p_stream_pipe_new(s, &pipe);
-	if (err < 0) {
+	if (err != P2P_OK || pipe == NULL) {
 		stop_refuse(x, 0, p2p_strerror(err));
 		return;
 	}
@@ -451,11 +451,21 @@ void p2p_relay_client_free(p2p_relay_client *rc)
 	if (rc == NULL)
 		return;
 	rc->freeing = true;
-	while (rc->xchgs) {
-		relay_xchg *x = rc->xchgs;
+	/* From a detached list, so that the loop plainly ends (and the
+	 * callbacks cannot add to it: freeing refuses new exchanges). */
+	relay_xchg *list = rc->xchgs;
+	rc->xchgs = NULL;
+	while (list) {
+		relay_xchg *x = list;
+		list = x->next;
 		if (x->kind == XCHG_RESERVE && x->cb)
 			x->cb(P2P_ECLOSED, 0, NULL, x->user);
-		xchg_release(x, true);
+		if (x->s) {
+			p2p_stream_set_callbacks(x->s, &no_callbacks, NULL);
+			p2p_stream_reset(x->s);
+		}
+		p2p_lpmsg_reader_free(&x->rd);
+		free(x);
 	}
 	uv_close((uv_handle_t *)&rc->tick, on_tick_closed);
 }

@@ -80,7 +80,7 @@ int p2p_relay_table_reserve(p2p_relay_table *t, const p2p_peerid *peer, const ui
 	size_t same_ip = 0;
 	for (size_t i = 0; i < t->n_rsvps; i++) {
 		const p2p_relay_rsvp_slot *s = &t->rsvps[i];
-		if (s != slot && s->ip_len == ip_len &&
+		if ((slot == NULL || s != slot) && s->ip_len == ip_len &&
 		    (ip_len == 0 || memcmp(s->ip, ip, ip_len) == 0))
 			same_ip++;
 	}

@@ -66,7 +66,7 @@ static void greeting_data(p2p_stream *s, const uint8_t *data, size_t len, void *
 {
 	fixture *f = user;
 	size_t take = 5 - f->greeted < len ? 5 - f->greeted : len;
-	assert_memory_equal(data, "HELLO" + f->greeted, take);
+	assert_memory_equal(data, &"HELLO"[f->greeted], take);
 	f->greeted += take;
 	p2p_stream_consume(s, take);
 	if (f->greeted < 5)
