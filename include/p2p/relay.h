@@ -276,4 +276,42 @@ size_t p2p_relay_client_refused(const p2p_relay_client *rc);
 int p2p_relay_circuit_addr(const uint8_t *relay_addr, size_t len, const p2p_peerid *relay,
                            p2p_buf *out);
 
+/* ---- the relay service on a host (relay_service.c) ---- */
+
+typedef struct p2p_relay_service p2p_relay_service;
+
+typedef struct p2p_relay_service_config {
+	p2p_relay_limits_config limits; /* reservations and circuits */
+	/* Per-circuit limits sent in every reservation and CONNECT, and
+	 * enforced: 0 is none (fit for one's own tunnels); a public relay
+	 * uses P2P_RELAY_DEFAULT_LIMIT_DURATION and _DATA. */
+	uint32_t limit_duration; /* seconds */
+	uint64_t limit_data;     /* bytes, each direction */
+} p2p_relay_service_config;
+
+/* Counted since the service started. */
+typedef struct p2p_relay_service_stats {
+	uint64_t reservations; /* granted or refreshed */
+	uint64_t circuits;     /* spliced */
+	uint64_t circuits_open;
+	uint64_t refused; /* hop requests answered with an error */
+	uint64_t bytes;   /* relayed, both ways, by circuits that ended */
+} p2p_relay_service_stats;
+
+/* Limits: go-libp2p's defaults; no per-circuit limit. */
+void p2p_relay_service_config_init(p2p_relay_service_config *cfg);
+/* Serves /libp2p/circuit/relay/0.2.0/hop on h: RESERVE is granted within
+ * the table's limits (refused over a relayed connection) with our listen
+ * addresses and a signed voucher, and lasts while the peer stays
+ * connected or until it expires; CONNECT to a peer holding a reservation
+ * opens /stop to it and splices the two streams (p2p_splice), ending the
+ * circuit at the limits. cfg is copied (NULL: the defaults). Free it once
+ * the host has closed. */
+int p2p_relay_service_new(p2p_relay_service **out, p2p_host *h,
+                          const p2p_relay_service_config *cfg);
+void p2p_relay_service_free(p2p_relay_service *svc);
+const p2p_relay_service_stats *p2p_relay_service_stats_get(const p2p_relay_service *svc);
+/* Reservations held now (some may have expired since the last tick). */
+size_t p2p_relay_service_reservations(const p2p_relay_service *svc);
+
 #endif

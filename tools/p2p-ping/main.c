@@ -31,7 +31,7 @@
 
 static const char usage[] =
     "usage: p2p-ping --listen MULTIADDR [--listen MULTIADDR]... [--key FILE]\n"
-    "                [--relay MULTIADDR/p2p/RELAY_ID]\n"
+    "                [--relay MULTIADDR/p2p/RELAY_ID] [--relay-service]\n"
     "       p2p-ping MULTIADDR/p2p/PEER_ID [--count N] [--echo BYTES]\n"
     "                [--perf-upload BYTES] [--perf-download BYTES]\n"
     "                [--timeout SECONDS] [--key FILE]\n"
@@ -40,7 +40,8 @@ static const char usage[] =
     "Listening, it prints {\"peer_id\":...,\"addrs\":[...]} once ready and serves\n"
     "identify, ping, perf and /echo/1.0.0 until SIGINT or SIGTERM; with\n"
     "--relay it first reserves a slot on that circuit relay v2 and lists\n"
-    "its circuit addresses first.\n"
+    "its circuit addresses first; with --relay-service it is a circuit relay\n"
+    "v2 itself (hop), with no limit per circuit.\n"
     "Dialing, it prints the peer's identify, one {\"rtt_ms\":...} per ping\n"
     "(default 3), then the echo and perf results if asked (MB = 10^6 bytes).\n"
     "Failures print {\"error\":...} and exit non-zero.\n";
@@ -51,6 +52,7 @@ typedef struct options {
 	const char *target;
 	const char *key_file;
 	const char *relay;
+	bool relay_service;
 	unsigned long long count;
 	unsigned long long echo;
 	unsigned long long perf_upload;
@@ -65,9 +67,10 @@ typedef struct app {
 	p2p_privkey *key;
 	p2p_host *host;
 	p2p_identify_service *identify;
-	p2p_ping_service *ping;  /* when listening */
-	p2p_relay_client *relay; /* with --relay */
-	p2p_buf relay_addr;      /* binary */
+	p2p_ping_service *ping;       /* when listening */
+	p2p_relay_client *relay;      /* with --relay */
+	p2p_relay_service *relay_svc; /* with --relay-service */
+	p2p_buf relay_addr;           /* binary */
 	p2p_peerid relay_id;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t timer;
@@ -109,6 +112,8 @@ static void on_host_closed(void *user)
 	a->ping = NULL;
 	p2p_relay_client_free(a->relay);
 	a->relay = NULL;
+	p2p_relay_service_free(a->relay_svc);
+	a->relay_svc = NULL;
 	a->host = NULL;
 }
 
@@ -380,6 +385,8 @@ static int parse_args(int argc, char **argv, options *o)
 			bad = val == NULL;
 			o->relay = val;
 			i++;
+		} else if (strcmp(arg, "--relay-service") == 0) {
+			o->relay_service = true;
 		} else if (strcmp(arg, "--key") == 0) {
 			bad = val == NULL;
 			o->key_file = val;
@@ -553,6 +560,8 @@ static int setup(app *a)
 		rc = p2p_perf_serve(a->host);
 	if (rc == P2P_OK && listener)
 		rc = p2p_echo_serve(a->host);
+	if (rc == P2P_OK && listener && a->opt.relay_service)
+		rc = p2p_relay_service_new(&a->relay_svc, a->host, NULL);
 	if (rc != P2P_OK) {
 		print_error("protocols", rc);
 		return rc;

@@ -1,0 +1,512 @@
+/* The relay half of circuit relay v2 (hop): grants reservations and joins
+ * a CONNECT's stream to a stop stream it opens to the reserved peer
+ * (p2p_splice), within the limits of a p2p_relay_table.
+ *
+ * A circuit goes through three states: the source's CONNECT read (its
+ * stream paused while we open the stop stream), the stop exchange with
+ * the target, then spliced. Deadlines (the exchanges, a circuit's
+ * duration limit) are checked by one timer ticking while anything is
+ * pending. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p2p/error.h"
+#include "p2p/lpmsg.h"
+#include "p2p/multiaddr.h"
+#include "p2p/relay.h"
+#include "p2p/splice.h"
+
+#define RELAY_TICK_MS 500
+
+enum hop_state { HOP_READ, HOP_STOP, HOP_SPLICED };
+
+typedef struct hop {
+	p2p_relay_service *svc;
+	enum hop_state state;
+	p2p_stream *src;    /* the hop stream; NULL once closed */
+	p2p_stream *dst;    /* the stop stream, in HOP_STOP */
+	p2p_splice *splice; /* in HOP_SPLICED */
+	p2p_peerid src_id, dst_id;
+	bool counted; /* holds a circuit in the table */
+	p2p_lpmsg_reader rd;
+	uint64_t deadline; /* uv_now() time; 0: none */
+	struct hop *prev, *next;
+} hop;
+
+struct p2p_relay_service {
+	p2p_host *host;
+	p2p_relay_service_config cfg;
+	p2p_relay_table table;
+	uv_timer_t tick;
+	hop *hops;
+	p2p_relay_service_stats stats;
+	bool freeing;
+};
+
+static const p2p_stream_callbacks no_callbacks = {0};
+
+static uint64_t unix_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static const p2p_logger *logger(const p2p_relay_service *svc)
+{
+	return p2p_host_logger(svc->host);
+}
+
+static int send_msg(p2p_stream *s, const p2p_relay_msg *m, p2p_relay_kind kind)
+{
+	p2p_buf out;
+	p2p_buf_init(&out);
+	int rc = p2p_relay_msg_encode(m, kind, &out);
+	if (rc == P2P_OK)
+		rc = p2p_stream_write(s, out.data, out.len);
+	p2p_buf_free(&out);
+	return rc < 0 ? rc : P2P_OK;
+}
+
+static void set_limit(const p2p_relay_service *svc, p2p_relay_msg *m)
+{
+	if (svc->cfg.limit_duration == 0 && svc->cfg.limit_data == 0)
+		return;
+	m->has_limit = true;
+	m->has_duration = svc->cfg.limit_duration != 0;
+	m->duration = svc->cfg.limit_duration;
+	m->has_data = svc->cfg.limit_data != 0;
+	m->data = svc->cfg.limit_data;
+}
+
+/* --- hops --- */
+
+static void on_tick(uv_timer_t *t);
+
+static void hop_free(hop *x)
+{
+	p2p_relay_service *svc = x->svc;
+	if (x->counted)
+		p2p_relay_table_circuit_close(&svc->table, &x->src_id, &x->dst_id);
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		svc->hops = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	p2p_lpmsg_reader_free(&x->rd);
+	free(x);
+}
+
+/* Ends a hop that is not spliced: resets what streams it still has. */
+static void hop_abort(hop *x)
+{
+	p2p_stream *streams[2] = {x->src, x->dst};
+	for (int i = 0; i < 2; i++) {
+		if (streams[i]) {
+			p2p_stream_set_callbacks(streams[i], &no_callbacks, NULL);
+			p2p_stream_reset(streams[i]);
+		}
+	}
+	hop_free(x);
+}
+
+/* Answers the source with a STATUS (and, for OK, the limit). */
+static void hop_status(hop *x, int status)
+{
+	p2p_relay_msg m;
+	p2p_relay_msg_init(&m);
+	m.type = P2P_RELAY_HOP_STATUS;
+	m.status = status;
+	if (status == P2P_RELAY_STATUS_OK)
+		set_limit(x->svc, &m);
+	if (x->src)
+		send_msg(x->src, &m, P2P_RELAY_HOP);
+	p2p_relay_msg_free(&m);
+}
+
+static void hop_refuse(hop *x, int status, const char *why)
+{
+	x->svc->stats.refused++;
+	char id[P2P_PEERID_STR_MAX] = "";
+	p2p_peerid_to_string(&x->src_id, id, sizeof(id));
+	p2p_log(logger(x->svc), P2P_LOG_INFO, "relay: refused %s: %s (status %d)", id,
+	        why, status);
+	hop_status(x, status);
+	if (x->src) {
+		p2p_stream_set_callbacks(x->src, &no_callbacks, NULL);
+		p2p_stream_close(x->src);
+		x->src = NULL;
+	}
+	hop_abort(x);
+}
+
+static hop *hop_new(p2p_relay_service *svc, p2p_stream *s)
+{
+	hop *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return NULL;
+	x->svc = svc;
+	x->src = s;
+	x->src_id = *p2p_stream_remote_peer(s);
+	p2p_lpmsg_reader_init(&x->rd, P2P_RELAY_MAX_MESSAGE);
+	x->deadline = uv_now(p2p_host_loop(svc->host)) + P2P_RELAY_HOP_TIMEOUT_MS;
+	x->next = svc->hops;
+	if (svc->hops)
+		svc->hops->prev = x;
+	svc->hops = x;
+	if (!uv_is_active((uv_handle_t *)&svc->tick))
+		uv_timer_start(&svc->tick, on_tick, RELAY_TICK_MS, RELAY_TICK_MS);
+	return x;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	p2p_relay_service *svc = t->data;
+	uint64_t now = uv_now(t->loop);
+	for (hop *x = svc->hops; x;) {
+		hop *next = x->next;
+		if (x->deadline && now >= x->deadline) {
+			if (x->state == HOP_SPLICED) {
+				x->deadline = 0;
+				p2p_splice_close(x->splice); /* done frees x */
+			} else {
+				hop_refuse(x, 0, "timed out");
+			}
+		}
+		x = next;
+	}
+	p2p_relay_table_expire(&svc->table, unix_now());
+	if (svc->hops == NULL)
+		uv_timer_stop(t);
+}
+
+/* Stream callbacks while a hop waits: a reset or FIN from either side
+ * ends it. */
+static void waiting_reset(p2p_stream *s, int err, void *user)
+{
+	hop *x = user;
+	if (s == x->src)
+		x->src = NULL;
+	else
+		x->dst = NULL;
+	p2p_stream_set_callbacks(s, &no_callbacks, NULL);
+	hop_abort(x);
+}
+
+static void waiting_fin(p2p_stream *s, void *user)
+{
+	waiting_reset(s, P2P_ECLOSED, user);
+}
+
+/* --- spliced --- */
+
+static void on_spliced_end(p2p_splice_end why, uint64_t ab, uint64_t ba, void *user)
+{
+	hop *x = user;
+	x->svc->stats.bytes += ab + ba;
+	x->svc->stats.circuits_open--;
+	x->src = x->dst = NULL;
+	hop_free(x);
+}
+
+/* --- the stop exchange with the target --- */
+
+static void stop_answer(hop *x, const p2p_relay_msg *m, const uint8_t *rest,
+                        size_t rest_len)
+{
+	if (m->type != P2P_RELAY_STOP_STATUS || m->status != P2P_RELAY_STATUS_OK) {
+		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED, "the target refused");
+		return;
+	}
+	hop_status(x, P2P_RELAY_STATUS_OK);
+	if (rest_len)
+		p2p_stream_unread(x->dst, rest, rest_len);
+	p2p_stream *src = x->src, *dst = x->dst;
+	x->state = HOP_SPLICED;
+	x->deadline = x->svc->cfg.limit_duration
+	                  ? uv_now(p2p_host_loop(x->svc->host)) +
+	                        (uint64_t)x->svc->cfg.limit_duration * 1000
+	                  : 0;
+	if (p2p_splice_new(&x->splice, src, dst, x->svc->cfg.limit_data, on_spliced_end,
+	                   x) < 0) {
+		hop_abort(x);
+		return;
+	}
+	x->svc->stats.circuits++;
+	x->svc->stats.circuits_open++;
+}
+
+static void stop_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
+{
+	hop *x = user;
+	const uint8_t *body;
+	size_t body_len, used = 0;
+	int rc = p2p_lpmsg_read(&x->rd, data, len, &used, &body, &body_len);
+	p2p_stream_consume(s, used);
+	if (rc == P2P_EAGAIN)
+		return;
+	p2p_relay_msg m;
+	p2p_relay_msg_init(&m);
+	if (rc == P2P_OK)
+		rc = p2p_relay_msg_decode(&m, P2P_RELAY_STOP, body, body_len);
+	if (rc < 0)
+		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED,
+		           "malformed stop answer");
+	else
+		stop_answer(x, &m, data + used, len - used);
+	p2p_relay_msg_free(&m);
+}
+
+static const p2p_stream_callbacks stop_cbs = {
+    .on_data = stop_on_data,
+    .on_fin = waiting_fin,
+    .on_reset = waiting_reset,
+};
+
+static void on_stop_selected(p2p_stream *s, const char *protocol, int err, void *user)
+{
+	hop *x = user;
+	if (err < 0) {
+		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED,
+		           "the target does not speak stop");
+		return;
+	}
+	x->dst = s;
+	p2p_stream_set_callbacks(s, &stop_cbs, x);
+	p2p_lpmsg_reader_free(&x->rd);
+	p2p_lpmsg_reader_init(&x->rd, P2P_RELAY_MAX_MESSAGE);
+	p2p_relay_msg m;
+	p2p_relay_msg_init(&m);
+	m.type = P2P_RELAY_STOP_CONNECT;
+	m.has_peer = true;
+	m.peer_id = x->src_id;
+	set_limit(x->svc, &m);
+	if (send_msg(s, &m, P2P_RELAY_STOP) < 0)
+		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED,
+		           "cannot write to the target");
+	p2p_relay_msg_free(&m);
+}
+
+static void hop_connect(hop *x, const p2p_relay_msg *m)
+{
+	p2p_relay_service *svc = x->svc;
+	x->dst_id = m->peer_id;
+	p2p_conn *c = p2p_host_conn(svc->host, &x->dst_id);
+	int status = c ? p2p_relay_table_circuit_open(&svc->table, &x->src_id, &x->dst_id,
+	                                              unix_now())
+	               : P2P_RELAY_STATUS_NO_RESERVATION;
+	if (status != P2P_RELAY_STATUS_OK) {
+		hop_refuse(x, status, "cannot connect");
+		return;
+	}
+	x->counted = true;
+	x->state = HOP_STOP;
+	/* The source's bytes after CONNECT wait for the splice. */
+	p2p_stream_pause(x->src, true);
+	p2p_stream *s;
+	const char *protos[] = {P2P_RELAY_STOP_PROTOCOL};
+	int rc = p2p_conn_open_stream(c, &s);
+	if (rc == P2P_OK)
+		rc = p2p_stream_select(s, true, protos, 1, on_stop_selected, x);
+	if (rc < 0)
+		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED, "cannot open stop");
+}
+
+/* --- reservations --- */
+
+/* The IP of the connection as an opaque key (4 or 16 bytes). */
+static size_t conn_ip(p2p_conn *c, uint8_t *out)
+{
+	const p2p_buf *ra = p2p_conn_remote_addr(c);
+	size_t off = 0;
+	p2p_multiaddr_component comp;
+	if (p2p_multiaddr_next(ra->data, ra->len, &off, &comp) == 1 &&
+	    (comp.code == P2P_MA_IP4 || comp.code == P2P_MA_IP6) &&
+	    comp.value_len <= P2P_RELAY_IP_KEY_MAX) {
+		memcpy(out, comp.value, comp.value_len);
+		return comp.value_len;
+	}
+	return 0;
+}
+
+static void hop_reserve(hop *x)
+{
+	p2p_relay_service *svc = x->svc;
+	p2p_conn *c = p2p_stream_conn(x->src);
+	if (p2p_conn_is_limited(c)) {
+		hop_refuse(x, P2P_RELAY_STATUS_PERMISSION_DENIED,
+		           "reserving over a relay");
+		return;
+	}
+	uint8_t ip[P2P_RELAY_IP_KEY_MAX];
+	size_t ip_len = conn_ip(c, ip);
+	uint64_t expire = 0;
+	int status = p2p_relay_table_reserve(&svc->table, &x->src_id, ip, ip_len,
+	                                     unix_now(), &expire);
+	if (status != P2P_RELAY_STATUS_OK) {
+		hop_refuse(x, status < 0 ? P2P_RELAY_STATUS_RESERVATION_REFUSED : status,
+		           "reservation refused");
+		return;
+	}
+	p2p_relay_msg m;
+	p2p_relay_msg_init(&m);
+	m.type = P2P_RELAY_HOP_STATUS;
+	m.status = P2P_RELAY_STATUS_OK;
+	m.has_reservation = m.has_expire = true;
+	m.expire = expire;
+	const p2p_peerid *me = p2p_host_peer_id(svc->host);
+	const p2p_buf *addrs[P2P_HOST_MAX_LISTENERS];
+	size_t n = p2p_host_addrs(svc->host, addrs, P2P_HOST_MAX_LISTENERS);
+	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
+		p2p_buf a;
+		p2p_buf_init(&a);
+		if (p2p_buf_append(&a, addrs[i]->data, addrs[i]->len) == P2P_OK &&
+		    p2p_multiaddr_append_peer_id(&a, me->bytes, me->len) == P2P_OK)
+			p2p_relay_msg_add_rsvp_addr(&m, a.data, a.len);
+		p2p_buf_free(&a);
+	}
+	int rc = p2p_relay_voucher_seal(p2p_host_key(svc->host), &x->src_id, expire,
+	                                &m.voucher);
+	set_limit(svc, &m);
+	if (rc == P2P_OK)
+		rc = send_msg(x->src, &m, P2P_RELAY_HOP);
+	p2p_relay_msg_free(&m);
+	if (rc < 0) {
+		p2p_relay_table_release(&svc->table, &x->src_id);
+		hop_refuse(x, 0, "cannot answer");
+		return;
+	}
+	svc->stats.reservations++;
+	p2p_stream_set_callbacks(x->src, &no_callbacks, NULL);
+	p2p_stream_close(x->src);
+	x->src = NULL;
+	hop_free(x);
+}
+
+/* --- the hop stream --- */
+
+static void hop_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
+{
+	hop *x = user;
+	const uint8_t *body;
+	size_t body_len, used = 0;
+	int rc = p2p_lpmsg_read(&x->rd, data, len, &used, &body, &body_len);
+	p2p_stream_consume(s, used);
+	if (rc == P2P_EAGAIN)
+		return;
+	p2p_relay_msg m;
+	p2p_relay_msg_init(&m);
+	if (rc == P2P_OK)
+		rc = p2p_relay_msg_decode(&m, P2P_RELAY_HOP, body, body_len);
+	if (rc < 0) {
+		hop_refuse(x, P2P_RELAY_STATUS_MALFORMED_MESSAGE, "malformed message");
+	} else if (m.type == P2P_RELAY_HOP_RESERVE) {
+		hop_reserve(x);
+	} else if (m.type == P2P_RELAY_HOP_CONNECT) {
+		/* Bytes after CONNECT belong to the circuit: keep them. */
+		if (used < len)
+			p2p_stream_unread(s, data + used, len - used);
+		hop_connect(x, &m);
+	} else {
+		hop_refuse(x, P2P_RELAY_STATUS_UNEXPECTED_MESSAGE, "unexpected message");
+	}
+	p2p_relay_msg_free(&m);
+}
+
+static const p2p_stream_callbacks hop_cbs = {
+    .on_data = hop_on_data,
+    .on_fin = waiting_fin,
+    .on_reset = waiting_reset,
+};
+
+static void hop_handler(p2p_stream *s, const char *protocol, void *user)
+{
+	p2p_relay_service *svc = user;
+	hop *x = svc->freeing ? NULL : hop_new(svc, s);
+	if (x == NULL) {
+		p2p_stream_reset(s);
+		return;
+	}
+	p2p_stream_set_callbacks(s, &hop_cbs, x);
+}
+
+/* A reservation lasts while its peer stays connected. */
+static void on_disconnected(p2p_host *h, p2p_conn *c, void *user)
+{
+	p2p_relay_service *svc = user;
+	const p2p_peerid *peer = p2p_conn_remote_peer(c);
+	p2p_conn *other = p2p_host_conn(h, peer);
+	if (other == NULL || other == c)
+		p2p_relay_table_release(&svc->table, peer);
+}
+
+/* --- lifetime --- */
+
+void p2p_relay_service_config_init(p2p_relay_service_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	p2p_relay_limits_config_default(&cfg->limits);
+}
+
+int p2p_relay_service_new(p2p_relay_service **out, p2p_host *h,
+                          const p2p_relay_service_config *cfg)
+{
+	p2p_relay_service *svc = calloc(1, sizeof(*svc));
+	if (svc == NULL)
+		return P2P_ENOMEM;
+	svc->host = h;
+	if (cfg)
+		svc->cfg = *cfg;
+	else
+		p2p_relay_service_config_init(&svc->cfg);
+	int rc = p2p_relay_table_init(&svc->table, &svc->cfg.limits);
+	if (rc == P2P_OK)
+		rc = p2p_host_set_handler(h, P2P_RELAY_HOP_PROTOCOL, hop_handler, svc);
+	p2p_host_observer obs = {.on_disconnected = on_disconnected};
+	if (rc == P2P_OK)
+		rc = p2p_host_observe(h, &obs, svc);
+	if (rc < 0) {
+		p2p_host_remove_handler(h, P2P_RELAY_HOP_PROTOCOL);
+		p2p_relay_table_free(&svc->table);
+		free(svc);
+		return rc;
+	}
+	uv_timer_init(p2p_host_loop(h), &svc->tick);
+	svc->tick.data = svc;
+	*out = svc;
+	return P2P_OK;
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+	p2p_relay_service *svc = h->data;
+	p2p_relay_table_free(&svc->table);
+	free(svc);
+}
+
+void p2p_relay_service_free(p2p_relay_service *svc)
+{
+	if (svc == NULL)
+		return;
+	svc->freeing = true;
+	/* After the host closed every stream is gone, and so is every hop. */
+	hop *list = svc->hops;
+	svc->hops = NULL;
+	while (list) {
+		hop *x = list;
+		list = x->next;
+		p2p_lpmsg_reader_free(&x->rd);
+		free(x);
+	}
+	uv_close((uv_handle_t *)&svc->tick, on_tick_closed);
+}
+
+const p2p_relay_service_stats *p2p_relay_service_stats_get(const p2p_relay_service *svc)
+{
+	return &svc->stats;
+}
+
+size_t p2p_relay_service_reservations(const p2p_relay_service *svc)
+{
+	return svc->table.n_rsvps;
+}
