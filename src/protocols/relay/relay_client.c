@@ -7,12 +7,12 @@
  * one timer that ticks while any exchange is pending. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "p2p/error.h"
 #include "p2p/lpmsg.h"
 #include "p2p/multiaddr.h"
 #include "p2p/relay.h"
+#include "protocols/relay/relay_stream.h"
 
 #define RELAY_TICK_MS 500
 
@@ -45,19 +45,12 @@ struct p2p_relay_client {
 	bool freeing;
 };
 
-static uint64_t unix_now(void)
-{
-	return (uint64_t)time(NULL);
-}
-
 static const p2p_logger *logger(const p2p_relay_client *rc)
 {
 	return p2p_host_logger(rc->host);
 }
 
 /* --- exchanges --- */
-
-static const p2p_stream_callbacks no_callbacks = {0};
 
 static void xchg_free(relay_xchg *x)
 {
@@ -79,7 +72,7 @@ static void xchg_free(relay_xchg *x)
 static void xchg_release(relay_xchg *x, bool reset)
 {
 	if (x->s) {
-		p2p_stream_set_callbacks(x->s, &no_callbacks, NULL);
+		p2p_stream_set_callbacks(x->s, &relay_no_callbacks, NULL);
 		if (reset)
 			p2p_stream_reset(x->s);
 		else
@@ -133,43 +126,11 @@ static relay_xchg *xchg_new(p2p_relay_client *rc, enum xchg_kind kind, uint64_t 
 	return x;
 }
 
-/* Feeds bytes to the exchange's reader; 1 with *m decoded (free it) and
- * *used the bytes of data it took, 0 for more, < 0 on error. */
-static int xchg_read(relay_xchg *x, p2p_relay_kind kind, const uint8_t *data, size_t len,
-                     p2p_relay_msg *m, size_t *used)
-{
-	const uint8_t *body;
-	size_t body_len;
-	int rc = p2p_lpmsg_read(&x->rd, data, len, used, &body, &body_len);
-	if (rc == P2P_EAGAIN)
-		return 0;
-	if (rc < 0)
-		return rc;
-	p2p_relay_msg_init(m);
-	rc = p2p_relay_msg_decode(m, kind, body, body_len);
-	if (rc < 0) {
-		p2p_relay_msg_free(m);
-		return rc;
-	}
-	return 1;
-}
-
-static int send_msg(p2p_stream *s, const p2p_relay_msg *m, p2p_relay_kind kind)
-{
-	p2p_buf out;
-	p2p_buf_init(&out);
-	int rc = p2p_relay_msg_encode(m, kind, &out);
-	if (rc == P2P_OK)
-		rc = p2p_stream_write(s, out.data, out.len);
-	p2p_buf_free(&out);
-	return rc < 0 ? rc : P2P_OK;
-}
-
 static void xchg_on_reset(p2p_stream *s, int err, void *user)
 {
 	relay_xchg *x = user;
 	x->s = NULL; /* on_close follows; the library frees the stream */
-	p2p_stream_set_callbacks(s, &no_callbacks, NULL);
+	p2p_stream_set_callbacks(s, &relay_no_callbacks, NULL);
 	if (x->kind == XCHG_RESERVE)
 		reserve_fail(x, err < 0 ? err : P2P_ERESET, 0);
 	else
@@ -199,7 +160,7 @@ static bool held_by(const p2p_relay_client *rc, const p2p_peerid *relay)
 {
 	for (size_t i = 0; i < rc->n_held; i++)
 		if (p2p_peerid_equal(&rc->held[i].relay, relay) &&
-		    rc->held[i].expire > unix_now())
+		    rc->held[i].expire > relay_unix_now())
 			return true;
 	return false;
 }
@@ -225,7 +186,7 @@ static void reserve_answer(relay_xchg *x, p2p_relay_msg *m)
 		p2p_relay_voucher v;
 		int rc2 =
 		    p2p_relay_voucher_open(&v, m->voucher.data, m->voucher.len, &x->relay,
-		                           p2p_host_peer_id(rc->host), unix_now());
+		                           p2p_host_peer_id(rc->host), relay_unix_now());
 		if (rc2 < 0) {
 			p2p_log(logger(rc), P2P_LOG_WARN, "relay: bad voucher: %s",
 			        p2p_strerror(rc2));
@@ -255,7 +216,7 @@ static void reserve_on_data(p2p_stream *s, const uint8_t *data, size_t len, void
 	relay_xchg *x = user;
 	p2p_relay_msg m;
 	size_t used = 0;
-	int rc = xchg_read(x, P2P_RELAY_HOP, data, len, &m, &used);
+	int rc = relay_read_msg(&x->rd, P2P_RELAY_HOP, data, len, &used, &m);
 	p2p_stream_consume(s, len);
 	if (rc == 0)
 		return;
@@ -285,7 +246,7 @@ static void on_hop_stream(p2p_stream *s, int err, void *user)
 	p2p_relay_msg m;
 	p2p_relay_msg_init(&m);
 	m.type = P2P_RELAY_HOP_RESERVE;
-	int rc = send_msg(s, &m, P2P_RELAY_HOP);
+	int rc = relay_send_msg(s, &m, P2P_RELAY_HOP);
 	p2p_relay_msg_free(&m);
 	if (rc < 0)
 		reserve_fail(x, rc, 0);
@@ -326,7 +287,7 @@ static void stop_refuse(relay_xchg *x, int status, const char *why)
 		p2p_relay_msg_init(&m);
 		m.type = P2P_RELAY_STOP_STATUS;
 		m.status = status;
-		send_msg(x->s, &m, P2P_RELAY_STOP);
+		relay_send_msg(x->s, &m, P2P_RELAY_STOP);
 		p2p_relay_msg_free(&m);
 	}
 	xchg_release(x, status == 0);
@@ -350,7 +311,7 @@ static void stop_accept(relay_xchg *x, const p2p_relay_msg *m, const uint8_t *re
 	p2p_relay_msg_init(&ok);
 	ok.type = P2P_RELAY_STOP_STATUS;
 	ok.status = P2P_RELAY_STATUS_OK;
-	int err = send_msg(s, &ok, P2P_RELAY_STOP);
+	int err = relay_send_msg(s, &ok, P2P_RELAY_STOP);
 	p2p_relay_msg_free(&ok);
 	if (err == P2P_OK)
 		err = p2p_stream_unread(s, rest, rest_len);
@@ -382,7 +343,7 @@ static void stop_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *u
 	relay_xchg *x = user;
 	p2p_relay_msg m;
 	size_t used = 0;
-	int rc = xchg_read(x, P2P_RELAY_STOP, data, len, &m, &used);
+	int rc = relay_read_msg(&x->rd, P2P_RELAY_STOP, data, len, &used, &m);
 	p2p_stream_consume(s, used);
 	if (rc == 0)
 		return;
@@ -461,7 +422,7 @@ void p2p_relay_client_free(p2p_relay_client *rc)
 		if (x->kind == XCHG_RESERVE && x->cb)
 			x->cb(P2P_ECLOSED, 0, NULL, x->user);
 		if (x->s) {
-			p2p_stream_set_callbacks(x->s, &no_callbacks, NULL);
+			p2p_stream_set_callbacks(x->s, &relay_no_callbacks, NULL);
 			p2p_stream_reset(x->s);
 		}
 		p2p_lpmsg_reader_free(&x->rd);

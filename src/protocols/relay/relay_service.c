@@ -9,13 +9,13 @@
  * pending. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "p2p/error.h"
 #include "p2p/lpmsg.h"
 #include "p2p/multiaddr.h"
 #include "p2p/relay.h"
 #include "p2p/splice.h"
+#include "protocols/relay/relay_stream.h"
 
 #define RELAY_TICK_MS 500
 
@@ -44,27 +44,9 @@ struct p2p_relay_service {
 	bool freeing;
 };
 
-static const p2p_stream_callbacks no_callbacks = {0};
-
-static uint64_t unix_now(void)
-{
-	return (uint64_t)time(NULL);
-}
-
 static const p2p_logger *logger(const p2p_relay_service *svc)
 {
 	return p2p_host_logger(svc->host);
-}
-
-static int send_msg(p2p_stream *s, const p2p_relay_msg *m, p2p_relay_kind kind)
-{
-	p2p_buf out;
-	p2p_buf_init(&out);
-	int rc = p2p_relay_msg_encode(m, kind, &out);
-	if (rc == P2P_OK)
-		rc = p2p_stream_write(s, out.data, out.len);
-	p2p_buf_free(&out);
-	return rc < 0 ? rc : P2P_OK;
 }
 
 static void set_limit(const p2p_relay_service *svc, p2p_relay_msg *m)
@@ -103,7 +85,7 @@ static void hop_abort(hop *x)
 	p2p_stream *streams[2] = {x->src, x->dst};
 	for (int i = 0; i < 2; i++) {
 		if (streams[i]) {
-			p2p_stream_set_callbacks(streams[i], &no_callbacks, NULL);
+			p2p_stream_set_callbacks(streams[i], &relay_no_callbacks, NULL);
 			p2p_stream_reset(streams[i]);
 		}
 	}
@@ -120,7 +102,7 @@ static void hop_status(hop *x, int status)
 	if (status == P2P_RELAY_STATUS_OK)
 		set_limit(x->svc, &m);
 	if (x->src)
-		send_msg(x->src, &m, P2P_RELAY_HOP);
+		relay_send_msg(x->src, &m, P2P_RELAY_HOP);
 	p2p_relay_msg_free(&m);
 }
 
@@ -133,7 +115,7 @@ static void hop_refuse(hop *x, int status, const char *why)
 	        why, status);
 	hop_status(x, status);
 	if (x->src) {
-		p2p_stream_set_callbacks(x->src, &no_callbacks, NULL);
+		p2p_stream_set_callbacks(x->src, &relay_no_callbacks, NULL);
 		p2p_stream_close(x->src);
 		x->src = NULL;
 	}
@@ -175,7 +157,7 @@ static void on_tick(uv_timer_t *t)
 		}
 		x = next;
 	}
-	p2p_relay_table_expire(&svc->table, unix_now());
+	p2p_relay_table_expire(&svc->table, relay_unix_now());
 	if (svc->hops == NULL)
 		uv_timer_stop(t);
 }
@@ -189,7 +171,7 @@ static void waiting_reset(p2p_stream *s, int err, void *user)
 		x->src = NULL;
 	else
 		x->dst = NULL;
-	p2p_stream_set_callbacks(s, &no_callbacks, NULL);
+	p2p_stream_set_callbacks(s, &relay_no_callbacks, NULL);
 	hop_abort(x);
 }
 
@@ -239,16 +221,14 @@ static void stop_answer(hop *x, const p2p_relay_msg *m, const uint8_t *rest,
 static void stop_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
 {
 	hop *x = user;
-	const uint8_t *body;
-	size_t body_len, used = 0;
-	int rc = p2p_lpmsg_read(&x->rd, data, len, &used, &body, &body_len);
-	p2p_stream_consume(s, used);
-	if (rc == P2P_EAGAIN)
-		return;
 	p2p_relay_msg m;
-	p2p_relay_msg_init(&m);
-	if (rc == P2P_OK)
-		rc = p2p_relay_msg_decode(&m, P2P_RELAY_STOP, body, body_len);
+	size_t used = 0;
+	int rc = relay_read_msg(&x->rd, P2P_RELAY_STOP, data, len, &used, &m);
+	p2p_stream_consume(s, used);
+	if (rc == 0)
+		return;
+	if (rc < 0)
+		p2p_relay_msg_init(&m); /* freed below like a message */
 	if (rc < 0)
 		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED,
 		           "malformed stop answer");
@@ -281,7 +261,7 @@ static void on_stop_selected(p2p_stream *s, const char *protocol, int err, void 
 	m.has_peer = true;
 	m.peer_id = x->src_id;
 	set_limit(x->svc, &m);
-	if (send_msg(s, &m, P2P_RELAY_STOP) < 0)
+	if (relay_send_msg(s, &m, P2P_RELAY_STOP) < 0)
 		hop_refuse(x, P2P_RELAY_STATUS_CONNECTION_FAILED,
 		           "cannot write to the target");
 	p2p_relay_msg_free(&m);
@@ -293,7 +273,7 @@ static void hop_connect(hop *x, const p2p_relay_msg *m)
 	x->dst_id = m->peer_id;
 	p2p_conn *c = p2p_host_conn(svc->host, &x->dst_id);
 	int status = c ? p2p_relay_table_circuit_open(&svc->table, &x->src_id, &x->dst_id,
-	                                              unix_now())
+	                                              relay_unix_now())
 	               : P2P_RELAY_STATUS_NO_RESERVATION;
 	if (status != P2P_RELAY_STATUS_OK) {
 		hop_refuse(x, status, "cannot connect");
@@ -342,7 +322,7 @@ static void hop_reserve(hop *x)
 	size_t ip_len = conn_ip(c, ip);
 	uint64_t expire = 0;
 	int status = p2p_relay_table_reserve(&svc->table, &x->src_id, ip, ip_len,
-	                                     unix_now(), &expire);
+	                                     relay_unix_now(), &expire);
 	if (status != P2P_RELAY_STATUS_OK) {
 		hop_refuse(x, status < 0 ? P2P_RELAY_STATUS_RESERVATION_REFUSED : status,
 		           "reservation refused");
@@ -369,7 +349,7 @@ static void hop_reserve(hop *x)
 	                                &m.voucher);
 	set_limit(svc, &m);
 	if (rc == P2P_OK)
-		rc = send_msg(x->src, &m, P2P_RELAY_HOP);
+		rc = relay_send_msg(x->src, &m, P2P_RELAY_HOP);
 	p2p_relay_msg_free(&m);
 	if (rc < 0) {
 		p2p_relay_table_release(&svc->table, &x->src_id);
@@ -377,7 +357,7 @@ static void hop_reserve(hop *x)
 		return;
 	}
 	svc->stats.reservations++;
-	p2p_stream_set_callbacks(x->src, &no_callbacks, NULL);
+	p2p_stream_set_callbacks(x->src, &relay_no_callbacks, NULL);
 	p2p_stream_close(x->src);
 	x->src = NULL;
 	hop_free(x);
@@ -388,16 +368,14 @@ static void hop_reserve(hop *x)
 static void hop_on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)
 {
 	hop *x = user;
-	const uint8_t *body;
-	size_t body_len, used = 0;
-	int rc = p2p_lpmsg_read(&x->rd, data, len, &used, &body, &body_len);
-	p2p_stream_consume(s, used);
-	if (rc == P2P_EAGAIN)
-		return;
 	p2p_relay_msg m;
-	p2p_relay_msg_init(&m);
-	if (rc == P2P_OK)
-		rc = p2p_relay_msg_decode(&m, P2P_RELAY_HOP, body, body_len);
+	size_t used = 0;
+	int rc = relay_read_msg(&x->rd, P2P_RELAY_HOP, data, len, &used, &m);
+	p2p_stream_consume(s, used);
+	if (rc == 0)
+		return;
+	if (rc < 0)
+		p2p_relay_msg_init(&m); /* freed below like a message */
 	if (rc < 0) {
 		hop_refuse(x, P2P_RELAY_STATUS_MALFORMED_MESSAGE, "malformed message");
 	} else if (m.type == P2P_RELAY_HOP_RESERVE) {
