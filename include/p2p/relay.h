@@ -270,6 +270,13 @@ int p2p_relay_client_reserve(p2p_relay_client *rc, const p2p_peerid *relay,
 size_t p2p_relay_client_accepted(const p2p_relay_client *rc);
 size_t p2p_relay_client_refused(const p2p_relay_client *rc);
 
+/* Makes h dial /p2p-circuit addresses (relay_dial.c): for
+ * <relay address>/p2p/R/p2p-circuit/p2p/T it connects to R, asks it with a
+ * hop CONNECT for a circuit to T, and upgrades the stream into a
+ * connection that Noise proves is T's (limited if R sent a Limit). The
+ * exchange with the relay has P2P_RELAY_HOP_TIMEOUT_MS. */
+int p2p_relay_add_transport(p2p_host *h);
+
 /* Appends <relay_addr>[/p2p/<relay>]/p2p-circuit to out (the /p2p/ part
  * only when relay_addr lacks it): the address peers dial to reach us
  * through that relay, once /p2p/<us> is added. */

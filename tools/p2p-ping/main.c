@@ -552,6 +552,11 @@ static int setup(app *a)
 		return rc;
 	}
 	bool listener = a->opt.target == NULL;
+	rc = p2p_relay_add_transport(a->host); /* /p2p-circuit addresses */
+	if (rc != P2P_OK) {
+		print_error("relay transport", rc);
+		return rc;
+	}
 	rc = p2p_identify_service_new(&a->identify, a->host,
 	                              listener ? NULL : on_identified, a);
 	if (rc == P2P_OK && listener)
