@@ -201,8 +201,7 @@ static void reserve_answer(relay_xchg *x, p2p_relay_msg *m)
 	    .addrs = m->rsvp_addrs,
 	    .n_addrs = m->n_rsvp_addrs,
 	    .has_voucher = m->voucher.len > 0,
-	    .limited = m->has_limit &&
-	               ((m->has_duration && m->duration) || (m->has_data && m->data)),
+	    .limited = relay_msg_limited(m),
 	    .limit_duration = m->has_duration ? m->duration : 0,
 	    .limit_data = m->has_data ? m->data : 0,
 	};
@@ -313,19 +312,15 @@ static void stop_accept(relay_xchg *x, const p2p_relay_msg *m, const uint8_t *re
 	ok.status = P2P_RELAY_STATUS_OK;
 	int err = relay_send_msg(s, &ok, P2P_RELAY_STOP);
 	p2p_relay_msg_free(&ok);
-	if (err == P2P_OK)
-		err = p2p_stream_unread(s, rest, rest_len);
 	p2p_pipe *pipe = NULL;
 	if (err == P2P_OK)
-		err = p2p_stream_pipe_new(s, &pipe);
+		err = relay_stream_to_pipe(s, m, rest, rest_len, &pipe);
 	if (err != P2P_OK || pipe == NULL) {
 		stop_refuse(x, 0, p2p_strerror(err));
 		return;
 	}
 	/* The stream is the pipe's now. */
 	x->s = NULL;
-	pipe->limited = m->has_limit &&
-	                ((m->has_duration && m->duration) || (m->has_data && m->data));
 	circuit_remote_addr(s, &x->relay, &pipe->remote_addr);
 	p2p_peerid src = m->peer_id;
 	xchg_free(x);

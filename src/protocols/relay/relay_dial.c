@@ -87,22 +87,15 @@ static void on_answer(relay_dial *d, const p2p_relay_msg *m, const uint8_t *rest
 		                                                         : P2P_ECLOSED);
 		return;
 	}
-	p2p_stream *s = d->s;
 	p2p_pipe *pipe = NULL;
-	int err = p2p_stream_unread(s, rest, rest_len);
-	if (err == P2P_OK)
-		err = p2p_stream_pipe_new(s, &pipe);
+	int err = relay_stream_to_pipe(d->s, m, rest, rest_len, &pipe);
 	if (err != P2P_OK || pipe == NULL) {
 		dial_report(d, NULL, err < 0 ? err : P2P_ENOMEM);
 		return;
 	}
 	d->s = NULL; /* the pipe's now */
-	pipe->limited = m->has_limit &&
-	                ((m->has_duration && m->duration) || (m->has_data && m->data));
 	p2p_buf_append(&pipe->remote_addr, d->addr.data, d->addr.len);
-	d->reported = true;
-	d->cb(pipe, P2P_OK, d->user);
-	uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+	dial_report(d, pipe, P2P_OK);
 }
 
 static void on_data(p2p_stream *s, const uint8_t *data, size_t len, void *user)

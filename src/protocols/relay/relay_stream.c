@@ -37,6 +37,26 @@ int relay_send_msg(p2p_stream *s, const p2p_relay_msg *m, p2p_relay_kind kind)
 	return rc < 0 ? rc : P2P_OK;
 }
 
+bool relay_msg_limited(const p2p_relay_msg *m)
+{
+	return m->has_limit &&
+	       ((m->has_duration && m->duration) || (m->has_data && m->data));
+}
+
+int relay_stream_to_pipe(p2p_stream *s, const p2p_relay_msg *m, const uint8_t *rest,
+                         size_t rest_len, p2p_pipe **out)
+{
+	p2p_pipe *pipe = NULL;
+	int rc = p2p_stream_unread(s, rest, rest_len);
+	if (rc == P2P_OK)
+		rc = p2p_stream_pipe_new(s, &pipe);
+	if (rc != P2P_OK || pipe == NULL)
+		return rc < 0 ? rc : P2P_ENOMEM;
+	pipe->limited = relay_msg_limited(m);
+	*out = pipe;
+	return P2P_OK;
+}
+
 uint64_t relay_unix_now(void)
 {
 	return (uint64_t)time(NULL);
