@@ -215,40 +215,17 @@ const p2p_conn_callbacks host_conn_callbacks = {
     .on_close = on_conn_close,
 };
 
-static void on_inbound_done(p2p_conn *c, int err, void *user)
-{
-	host_conn *hc = user;
-	hc->host->n_pending_in--;
-	if (err < 0)
-		host_conn_failed(hc);
-	else
-		host_conn_opened(hc);
-}
-
+/* An accepted TCP connection is upgraded like a pipe from any carrier. */
 static void on_accept(p2p_tcp_listener *l, p2p_pipe *pipe, void *user)
 {
 	p2p_host *h = user;
-	if (h->closing || h->n_pending_in >= h->cfg.max_pending_inbound ||
-	    h->n_open >= h->cfg.max_conns) {
+	p2p_host_pipe_opts o = {.initiator = false, .direction = P2P_DIR_INBOUND};
+	int rc = p2p_host_upgrade_pipe(h, pipe, &o, NULL, NULL);
+	if (rc == P2P_ELIMIT || rc == P2P_ECLOSED)
 		p2p_log(
 		    &h->cfg.log, P2P_LOG_INFO,
 		    "host: refusing an inbound connection: %zu open, %zu in handshake",
 		    h->n_open, h->n_pending_in);
-		p2p_pipe_close(pipe);
-		return;
-	}
-	host_conn *hc = host_conn_add(h, NULL, true);
-	if (hc == NULL) {
-		p2p_pipe_close(pipe);
-		return;
-	}
-	p2p_upgrade_config cfg = host_upgrade_config(h, false, NULL);
-	h->n_pending_in++;
-	if (p2p_upgrade(&hc->conn, h->loop, pipe, &cfg, &host_conn_callbacks, hc,
-	                on_inbound_done, hc) < 0) {
-		h->n_pending_in--;
-		host_conn_failed(hc);
-	}
 }
 
 /* --- pipes from other carriers (relay circuits, hole punches) --- */
