@@ -62,6 +62,10 @@ bool p2p_conn_is_open(const p2p_conn *c);
  * circuit with a Limit, circuit relay v2): fit for signalling such as
  * DCUtR, not for bulk data. */
 bool p2p_conn_is_limited(const p2p_conn *c);
+/* True when the connection runs through a relay: its remote address has a
+ * /p2p-circuit component (circuit relay v2). Such a connection may be
+ * limited or not, and DCUtR may replace it with a direct one. */
+bool p2p_conn_is_relayed(const p2p_conn *c);
 size_t p2p_conn_num_streams(const p2p_conn *c);
 
 /* Opens an outbound stream, without a protocol yet (see

@@ -36,10 +36,17 @@
 #define P2P_HOST_MAX_PENDING_INBOUND  32  /* inbound handshakes in progress */
 #define P2P_HOST_MAX_PENDING_OUTBOUND 64  /* dials in progress */
 /* Other limits. */
-#define P2P_HOST_MAX_LISTENERS  8
-#define P2P_HOST_MAX_HANDLERS   64 /* protocol handlers (mss's offer limit) */
-#define P2P_HOST_MAX_OBSERVERS  16
-#define P2P_HOST_MAX_DIAL_ADDRS 8 /* addresses tried per connect */
+#define P2P_HOST_MAX_LISTENERS 8
+#define P2P_HOST_MAX_HANDLERS  64 /* protocol handlers (mss's offer limit) */
+#define P2P_HOST_MAX_OBSERVERS 16
+/* Addresses tried per connect: as many as a tunnel token carries. Past it
+ * the first ones of each kind (direct, /p2p-circuit) are kept, each kind
+ * getting at least half of the slots if it has that many. */
+#define P2P_HOST_MAX_DIAL_ADDRS 16
+/* How long a connect gives the direct addresses before it also tries the
+ * /p2p-circuit ones, as go-libp2p's RelayDelay: a peer behind a NAT that
+ * drops our SYNs is still reached through its relay soon. */
+#define P2P_HOST_RELAY_DIAL_DELAY_MS 500
 
 typedef struct p2p_host p2p_host;
 
@@ -117,16 +124,26 @@ typedef void (*p2p_host_connect_cb)(p2p_conn *c, int err, void *user);
 /* Connects to `peer`, reusing an open connection if there is one (cb then
  * runs from the loop, not from inside this call). Otherwise tries addrs
  * (binary multiaddrs, data[0..len) of each; a /p2p/ suffix is allowed;
- * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore;
- * a DNS address is resolved when its turn comes, and up to
+ * copied; at most P2P_HOST_MAX_DIAL_ADDRS, also added to the peerstore)
+ * or, if n is 0, the peerstore's addresses.
+ *
+ * The addresses are dialed in two lanes, each one address after the
+ * other in the order given: the direct lane (every address without
+ * /p2p-circuit; a DNS address is resolved when its turn comes, and up to
  * P2P_HOST_MAX_DIAL_ADDRS of the TCP addresses it stands for are tried)
- * or, if n is 0, the peerstore's addresses, one after the other. If the
- * remote authenticates as another peer the connection is closed and the
- * error is P2P_EPEERID. Returns 0 and cb runs later, always from the loop;
- * or a negative error and cb never runs: P2P_ENOTFOUND (no address),
+ * and the relay lane (the /p2p-circuit addresses, through an added
+ * transport), which starts P2P_HOST_RELAY_DIAL_DELAY_MS after the direct
+ * one, or at once when the direct lane has failed or is empty. The first
+ * connection made wins and the other lane's attempt is cancelled; the
+ * connect fails, with the last error, once both lanes have failed.
+ *
+ * If the remote authenticates as another peer the connection is closed and
+ * the error is P2P_EPEERID. Returns 0 and cb runs later, always from the
+ * loop; or a negative error and cb never runs: P2P_ENOTFOUND (no address),
  * P2P_ELIMIT (connection manager), P2P_EINVAL, P2P_EPEERID (an address
  * names another peer), P2P_ECLOSED (host closing). Errors given to cb:
- * P2P_EPEERID, P2P_ETIMEDOUT, P2P_EIO, P2P_ELIMIT, P2P_ECLOSED, any
+ * P2P_EPEERID, P2P_ETIMEDOUT, P2P_EIO, P2P_ELIMIT, P2P_ECLOSED,
+ * P2P_EUNSUPPORTED (a relay address and no transport for it), any
  * handshake error. */
 int p2p_host_connect(p2p_host *h, const p2p_peerid *peer, const p2p_buf *addrs, size_t n,
                      p2p_host_connect_cb cb, void *user);

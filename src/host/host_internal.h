@@ -25,22 +25,49 @@ typedef struct host_waiter {
 	struct host_waiter *next;
 } host_waiter;
 
-/* One outbound dial to a peer, trying its addresses in turn; the connect
- * requests made meanwhile for the same peer wait on it. */
-typedef struct host_dial {
-	p2p_host *host;
-	p2p_peerid peer;
-	p2p_buf addrs[P2P_HOST_MAX_DIAL_ADDRS];
-	size_t n_addrs, next_addr;
+/* One lane of a dial: a run of addresses tried one after the other, at
+ * most one attempt (dial, DNS look-up or handshake) in flight. */
+typedef struct dial_lane {
+	struct host_dial *dial;
+	bool relay;       /* the /p2p-circuit lane */
+	size_t next, end; /* dial->addrs[next..end) are still to try */
+	bool started, exhausted;
 	const p2p_buf *current; /* the address being dialed */
-	/* What the last DNS address resolved to, tried before addrs[next_addr]. */
-	p2p_buf resolved[P2P_HOST_MAX_DIAL_ADDRS];
-	size_t n_resolved, next_resolved;
-	p2p_tcp_dialer *tcp;         /* the TCP connect in progress */
+	p2p_tcp_dialer *tcp;    /* the TCP connect in progress */
 	/* or the dial of another transport in progress, and its handle */
 	const struct host_transport *other;
 	void *other_handle;
+	bool resolving;              /* a DNS look-up in progress */
 	struct host_conn *upgrading; /* the handshake in progress */
+	bool cancelled;              /* the attempt in flight was cancelled */
+} dial_lane;
+
+enum { HOST_LANE_DIRECT, HOST_LANE_RELAY };
+
+/* One outbound dial to a peer, in two lanes the way go-libp2p ranks
+ * relay addresses: the direct addresses in turn, and the /p2p-circuit ones
+ * in turn, starting P2P_HOST_RELAY_DIAL_DELAY_MS later (or as soon as the
+ * direct lane has nothing left). The first connection wins; the connect
+ * requests made meanwhile for the same peer wait on it.
+ *
+ * Lifetime: once `done` (the waiters have their answer) the dial stays in
+ * h->dials until no lane has an attempt in flight (a lost lane's is
+ * cancelled, but a DNS look-up cannot be and runs out); then its timer is
+ * closed and the close callback frees it, so it is never freed inside a
+ * callback that still uses it. */
+typedef struct host_dial {
+	p2p_host *host;
+	p2p_peerid peer;
+	/* The direct addresses first, then the relay ones. */
+	p2p_buf addrs[P2P_HOST_MAX_DIAL_ADDRS];
+	size_t n_addrs;
+	dial_lane lanes[2]; /* HOST_LANE_DIRECT, HOST_LANE_RELAY */
+	/* What the direct lane's last DNS address resolved to, tried before
+	 * its next address. */
+	p2p_buf resolved[P2P_HOST_MAX_DIAL_ADDRS];
+	size_t n_resolved, next_resolved;
+	uv_timer_t timer; /* starts the relay lane; its close frees the dial */
+	bool done;
 	int last_err;
 	host_waiter *waiters;
 	struct host_dial *prev, *next;

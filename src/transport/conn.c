@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "p2p/error.h"
+#include "p2p/multiaddr.h"
 #include "transport/conn_internal.h"
 
 static void conn_release(p2p_conn *c);
@@ -479,6 +480,17 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 bool p2p_conn_is_limited(const p2p_conn *c)
 {
 	return c->limited;
+}
+
+bool p2p_conn_is_relayed(const p2p_conn *c)
+{
+	size_t off = 0;
+	p2p_multiaddr_component mc;
+	while (p2p_multiaddr_next(c->remote_addr.data, c->remote_addr.len, &off, &mc) ==
+	       1)
+		if (mc.code == P2P_MA_P2P_CIRCUIT)
+			return true;
+	return false;
 }
 
 void p2p_conn_set_callbacks(p2p_conn *c, const p2p_conn_callbacks *cb, void *user)
