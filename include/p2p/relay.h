@@ -287,6 +287,56 @@ int p2p_relay_circuit_addr(const uint8_t *relay_addr, size_t len, const p2p_peer
 
 typedef struct p2p_relay_service p2p_relay_service;
 
+/* What the service reports to its owner (p2p_relay_service_config). */
+typedef enum p2p_relay_service_event_kind {
+	P2P_RELAY_EV_RESERVED = 1, /* a reservation granted or refreshed */
+	P2P_RELAY_EV_UNRESERVED,   /* a reservation ended */
+	P2P_RELAY_EV_CIRCUIT_OPEN, /* a circuit spliced */
+	P2P_RELAY_EV_CIRCUIT_CLOSED,
+	P2P_RELAY_EV_REFUSED, /* a hop request answered with an error */
+} p2p_relay_service_event_kind;
+
+/* Why a reservation ended. */
+typedef enum p2p_relay_unreserved_why {
+	P2P_RELAY_UNRESERVED_DISCONNECTED = 1, /* its peer's last connection closed */
+	P2P_RELAY_UNRESERVED_EXPIRED,          /* not refreshed in time */
+} p2p_relay_unreserved_why;
+
+/* Why a circuit ended. */
+typedef enum p2p_relay_circuit_end {
+	P2P_RELAY_CIRCUIT_CLOSED = 1,    /* both ends closed */
+	P2P_RELAY_CIRCUIT_RESET,         /* an end reset, or its connection went */
+	P2P_RELAY_CIRCUIT_DATA_LIMIT,    /* a direction went over limit_data */
+	P2P_RELAY_CIRCUIT_DURATION_LIMIT /* it lasted limit_duration */
+} p2p_relay_circuit_end;
+
+/* One event; everything it points to is valid during the callback only. */
+typedef struct p2p_relay_service_event {
+	p2p_relay_service_event_kind kind;
+	/* RESERVED, UNRESERVED, REFUSED: the peer; CIRCUIT_*: the source. */
+	const p2p_peerid *peer;
+	/* CIRCUIT_*: the target; REFUSED: the target a CONNECT named, or
+	 * NULL. */
+	const p2p_peerid *dst;
+	/* RESERVED, REFUSED: the remote address of the peer's connection
+	 * (binary multiaddr), or NULL. */
+	const p2p_buf *addr;
+	uint64_t expire; /* RESERVED: unix seconds */
+	bool refresh;    /* RESERVED: the peer held one already */
+	int why;         /* UNRESERVED: p2p_relay_unreserved_why; CIRCUIT_CLOSED:
+	                    p2p_relay_circuit_end */
+	/* REFUSED: the P2P_RELAY_STATUS_* answered (0: none could be sent,
+	 * e.g. a timeout), the request (P2P_RELAY_HOP_RESERVE or _CONNECT;
+	 * -1 when none was read or it was neither) and a static sentence. */
+	int status;
+	int request;
+	const char *reason;
+	/* CIRCUIT_CLOSED: bytes relayed each way. */
+	uint64_t bytes_to_dst, bytes_to_src;
+} p2p_relay_service_event;
+
+typedef void (*p2p_relay_service_event_cb)(const p2p_relay_service_event *ev, void *user);
+
 typedef struct p2p_relay_service_config {
 	p2p_relay_limits_config limits; /* reservations and circuits */
 	/* Per-circuit limits sent in every reservation and CONNECT, and
@@ -294,6 +344,17 @@ typedef struct p2p_relay_service_config {
 	 * uses P2P_RELAY_DEFAULT_LIMIT_DURATION and _DATA. */
 	uint32_t limit_duration; /* seconds */
 	uint64_t limit_data;     /* bytes, each direction */
+	/* The peers that may reserve (copied by p2p_relay_service_new);
+	 * n_allow 0: anyone. Others get PERMISSION_DENIED. CONNECT is open
+	 * to anyone, as the spec intends: the list bounds who the relay
+	 * serves as a destination, and a circuit needs one. */
+	const p2p_peerid *allow;
+	size_t n_allow;
+	/* Called for every event (may be NULL), from the loop, never after
+	 * p2p_relay_service_free. It may call the service's list functions
+	 * and p2p_host_disconnect. */
+	p2p_relay_service_event_cb on_event;
+	void *user;
 } p2p_relay_service_config;
 
 /* Counted since the service started. */
@@ -320,5 +381,87 @@ void p2p_relay_service_free(p2p_relay_service *svc);
 const p2p_relay_service_stats *p2p_relay_service_stats_get(const p2p_relay_service *svc);
 /* Reservations held now (some may have expired since the last tick). */
 size_t p2p_relay_service_reservations(const p2p_relay_service *svc);
+
+/* An open (spliced) circuit, for listing. */
+typedef struct p2p_relay_service_circuit {
+	p2p_peerid src, dst;
+	uint64_t bytes_to_dst, bytes_to_src; /* so far */
+	uint64_t opened;                     /* unix seconds */
+} p2p_relay_service_circuit;
+
+/* The reservations held now (their peer, IP key and expiry) into
+ * out[0..max); returns how many there are, which may be more than max. */
+size_t p2p_relay_service_list_reservations(const p2p_relay_service *svc,
+                                           p2p_relay_rsvp_slot *out, size_t max);
+/* The same for the open circuits. */
+size_t p2p_relay_service_list_circuits(const p2p_relay_service *svc,
+                                       p2p_relay_service_circuit *out, size_t max);
+
+/* ---- keeping reservations (relay_keeper.c) ---- */
+
+/* The relays a host keeps reservations on, as go-libp2p's autorelay does
+ * for its static relays: each is reserved, refreshed before it expires,
+ * and, when a reservation fails or is lost (the connection to the relay
+ * closed), tried again after a backoff that doubles from MIN to MAX. */
+#define P2P_RELAY_KEEPER_MAX_RELAYS    P2P_RELAY_CLIENT_MAX_RELAYS
+#define P2P_RELAY_KEEPER_BACKOFF_MIN_MS 1000
+#define P2P_RELAY_KEEPER_BACKOFF_MAX_MS 60000
+/* Refresh this long before expiry, or at half the reservation's life if
+ * that is sooner, but not before a quarter of its life has passed (a relay
+ * may grant reservations of about this long or shorter). */
+#define P2P_RELAY_KEEPER_REFRESH_SLACK_S 120
+/* Circuit addresses kept per relay. */
+#define P2P_RELAY_KEEPER_MAX_ADDRS 4
+
+typedef struct p2p_relay_keeper p2p_relay_keeper;
+
+/* What happened to one relay's reservation; valid during the callback. */
+typedef struct p2p_relay_keeper_event {
+	const p2p_peerid *relay;
+	bool up;          /* held now (made or refreshed) or not (lost, refused) */
+	int err;          /* when !up: why (p2p_relay_reserve_cb's errors) */
+	int status;       /* when refused: a P2P_RELAY_STATUS_* */
+	bool limited;     /* when up: the relay limits each circuit */
+	uint32_t limit_duration; /* seconds, 0: none */
+	uint64_t limit_data;     /* bytes, 0: none */
+	uint64_t retry_ms; /* when !up: next try in this long; 0: none (the
+	                    * host is closing) */
+} p2p_relay_keeper_event;
+
+typedef struct p2p_relay_keeper_config {
+	/* Every change of a reservation (may be NULL). When the set of
+	 * circuit addresses changed too, changed is true: read them again
+	 * with p2p_relay_keeper_addrs. */
+	void (*on_event)(const p2p_relay_keeper_event *ev, bool changed, void *user);
+	void *user;
+	uint64_t backoff_min_ms; /* 0: P2P_RELAY_KEEPER_BACKOFF_MIN_MS */
+	uint64_t backoff_max_ms; /* 0: P2P_RELAY_KEEPER_BACKOFF_MAX_MS */
+} p2p_relay_keeper_config;
+
+/* Keeps reservations through rc (borrowed, must outlive the keeper) on
+ * rc's host. cfg is copied. One keeper per client: P2P_ESTATE if rc has
+ * one already. */
+int p2p_relay_keeper_new(p2p_relay_keeper **out, p2p_relay_client *rc,
+                         const p2p_relay_keeper_config *cfg);
+/* Stops every timer and forgets the relays; no callback runs after this,
+ * not even for a reservation still in flight. Free it while the host is
+ * open or from the host's on_closed callback at the latest (its timers
+ * reach the host); it may be called from on_event. Its timers are closed
+ * with uv_close: let the loop run once more to release them. */
+void p2p_relay_keeper_free(p2p_relay_keeper *k);
+/* Adds a relay by one of its addresses (binary, ending in /p2p/<relay>)
+ * and starts reserving on it. P2P_EINVAL without /p2p/; P2P_ESTATE if
+ * it is there already, P2P_ELIMIT past P2P_RELAY_KEEPER_MAX_RELAYS. */
+int p2p_relay_keeper_add(p2p_relay_keeper *k, const uint8_t *addr, size_t len);
+/* The circuit addresses of the reservations held now, each
+ * <relay address>/p2p/<relay>/p2p-circuit (binary; add /p2p/<us> to
+ * dial us): the address the relay was added by first, then the
+ * reservation's addresses that are not it, not unspecified (0.0.0.0,
+ * ::) and not circuits themselves, at most P2P_RELAY_KEEPER_MAX_ADDRS per
+ * relay. Fills out[0..max) with buffers the caller initialises and
+ * frees; returns how many exist. */
+size_t p2p_relay_keeper_addrs(const p2p_relay_keeper *k, p2p_buf *out, size_t max);
+/* Reservations held now. */
+size_t p2p_relay_keeper_held(const p2p_relay_keeper *k);
 
 #endif

@@ -12,6 +12,7 @@
 #include "p2p/lpmsg.h"
 #include "p2p/multiaddr.h"
 #include "p2p/relay.h"
+#include "protocols/relay/relay_client.h"
 #include "protocols/relay/relay_stream.h"
 
 #define RELAY_TICK_MS 500
@@ -43,6 +44,8 @@ struct p2p_relay_client {
 	size_t n_held;
 	size_t accepted, refused; /* stop CONNECTs */
 	bool freeing;
+	relay_conn_closed_fn watch_fn; /* relay_client_watch */
+	void *watch_user;
 };
 
 static const p2p_logger *logger(const p2p_relay_client *rc)
@@ -378,6 +381,29 @@ static void stop_handler(p2p_stream *s, const char *protocol, void *user)
 		            "no reservation there");
 }
 
+/* --- watching connections (relay_client.h) --- */
+
+static void on_disconnected(p2p_host *h, p2p_conn *c, void *user)
+{
+	p2p_relay_client *rc = user;
+	if (rc->watch_fn && !rc->freeing)
+		rc->watch_fn(h, c, rc->watch_user);
+}
+
+int relay_client_watch(p2p_relay_client *rc, relay_conn_closed_fn fn, void *user)
+{
+	if (fn && rc->watch_fn)
+		return P2P_ESTATE;
+	rc->watch_fn = fn;
+	rc->watch_user = fn ? user : NULL;
+	return P2P_OK;
+}
+
+p2p_host *relay_client_host(const p2p_relay_client *rc)
+{
+	return rc->host;
+}
+
 /* --- lifetime --- */
 
 int p2p_relay_client_new(p2p_relay_client **out, p2p_host *h)
@@ -388,6 +414,15 @@ int p2p_relay_client_new(p2p_relay_client **out, p2p_host *h)
 	rc->host = h;
 	int err = p2p_host_set_handler(h, P2P_RELAY_STOP_PROTOCOL, stop_handler, rc);
 	if (err < 0) {
+		free(rc);
+		return err;
+	}
+	/* Never unobserved: like the other services, rc is freed once the
+	 * host has closed, when the host is gone. */
+	p2p_host_observer obs = {.on_disconnected = on_disconnected};
+	err = p2p_host_observe(h, &obs, rc);
+	if (err < 0) {
+		p2p_host_remove_handler(h, P2P_RELAY_STOP_PROTOCOL);
 		free(rc);
 		return err;
 	}
