@@ -101,6 +101,19 @@ int p2p_host_listen_bin(p2p_host *h, const uint8_t *addr, size_t addr_len);
  * bufs are owned by h. */
 size_t p2p_host_addrs(const p2p_host *h, const p2p_buf **out, size_t max);
 
+#define P2P_HOST_MAX_ANNOUNCE 16 /* addresses set to be advertised */
+
+/* The addresses identify advertises for us, in place of the listen
+ * addresses, as go-libp2p's AddrsFactory: the listen addresses with a
+ * wildcard replaced by the interfaces' addresses, relay circuits. Binary,
+ * without /p2p/<us>; copied. addrs NULL (n 0) goes back to the listen
+ * addresses. P2P_EINVAL past P2P_HOST_MAX_ANNOUNCE or for an address that
+ * does not validate. Call p2p_identify_service_push to tell peers. */
+int p2p_host_set_announce_addrs(p2p_host *h, const p2p_buf *addrs, size_t n);
+/* What we advertise (owned by h): the announce addresses if set, else the
+ * listen addresses. Fills out[0..max), returns how many exist. */
+size_t p2p_host_announce_addrs(const p2p_host *h, const p2p_buf **out, size_t max);
+
 /* --- protocols --- */
 
 /* An inbound stream negotiated to `protocol` (owned by s). The handler

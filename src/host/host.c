@@ -351,6 +351,8 @@ static void on_idle_closed(uv_handle_t *handle)
 	void *user = h->closed_user;
 	for (size_t i = 0; i < h->n_handlers; i++)
 		free(h->handlers[i].protocol);
+	for (size_t i = 0; i < h->n_announce; i++)
+		p2p_buf_free(&h->announce[i]);
 	p2p_peerstore_free(h->ps);
 	free(h->dns_servers);
 	free(h->agent);
@@ -460,6 +462,39 @@ size_t p2p_host_addrs(const p2p_host *h, const p2p_buf **out, size_t max)
 	for (size_t i = 0; i < h->n_listeners && i < max; i++)
 		out[i] = p2p_tcp_listener_addr(h->listeners[i]);
 	return h->n_listeners;
+}
+
+int p2p_host_set_announce_addrs(p2p_host *h, const p2p_buf *addrs, size_t n)
+{
+	if (n > P2P_HOST_MAX_ANNOUNCE || (n > 0 && addrs == NULL))
+		return P2P_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (p2p_multiaddr_validate(addrs[i].data, addrs[i].len) < 0)
+			return P2P_EINVAL;
+	p2p_buf copy[P2P_HOST_MAX_ANNOUNCE];
+	for (size_t i = 0; i < n; i++) {
+		p2p_buf_init(&copy[i]);
+		if (p2p_buf_append(&copy[i], addrs[i].data, addrs[i].len) < 0) {
+			for (size_t j = 0; j <= i; j++)
+				p2p_buf_free(&copy[j]);
+			return P2P_ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < h->n_announce; i++)
+		p2p_buf_free(&h->announce[i]);
+	memcpy(h->announce, copy, n * sizeof copy[0]);
+	h->n_announce = n;
+	h->announce_set = addrs != NULL;
+	return P2P_OK;
+}
+
+size_t p2p_host_announce_addrs(const p2p_host *h, const p2p_buf **out, size_t max)
+{
+	if (!h->announce_set)
+		return p2p_host_addrs(h, out, max);
+	for (size_t i = 0; i < h->n_announce && i < max; i++)
+		out[i] = &h->announce[i];
+	return h->n_announce;
 }
 
 /* --- handlers --- */

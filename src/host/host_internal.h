@@ -109,6 +109,10 @@ struct p2p_host {
 
 	p2p_tcp_listener *listeners[P2P_HOST_MAX_LISTENERS];
 	size_t n_listeners;
+	/* p2p_host_set_announce_addrs: what identify advertises instead. */
+	p2p_buf announce[P2P_HOST_MAX_ANNOUNCE];
+	size_t n_announce;
+	bool announce_set;
 	host_handler handlers[P2P_HOST_MAX_HANDLERS];
 	size_t n_handlers;
 	host_transport transports[P2P_HOST_MAX_TRANSPORTS];

@@ -60,10 +60,17 @@ static int fill_message(p2p_identify_service *svc, p2p_conn *c, p2p_identify *id
 	if (rc == P2P_OK)
 		rc = p2p_identify_set_agent_version(id, p2p_host_agent_version(h));
 
-	const p2p_buf *addrs[P2P_HOST_MAX_LISTENERS];
-	size_t n_addrs = p2p_host_addrs(h, addrs, P2P_HOST_MAX_LISTENERS);
-	if (n_addrs > P2P_HOST_MAX_LISTENERS)
-		n_addrs = P2P_HOST_MAX_LISTENERS;
+	/* The announce set when there is one: a wildcard listen address
+	 * (0.0.0.0) tells a peer nothing. */
+	enum {
+		MAX_ADDRS = P2P_HOST_MAX_ANNOUNCE > P2P_HOST_MAX_LISTENERS
+		                ? P2P_HOST_MAX_ANNOUNCE
+		                : P2P_HOST_MAX_LISTENERS
+	};
+	const p2p_buf *addrs[MAX_ADDRS];
+	size_t n_addrs = p2p_host_announce_addrs(h, addrs, MAX_ADDRS);
+	if (n_addrs > MAX_ADDRS)
+		n_addrs = MAX_ADDRS;
 	for (size_t i = 0; rc == P2P_OK && i < n_addrs; i++)
 		rc = p2p_identify_add_listen_addr(id, addrs[i]->data, addrs[i]->len);
 
@@ -79,8 +86,8 @@ static int fill_message(p2p_identify_service *svc, p2p_conn *c, p2p_identify *id
 		rc = p2p_identify_set_observed_addr(id, observed->data, observed->len);
 
 	if (rc == P2P_OK && n_addrs > 0) {
-		const uint8_t *bins[P2P_HOST_MAX_LISTENERS];
-		size_t lens[P2P_HOST_MAX_LISTENERS];
+		const uint8_t *bins[MAX_ADDRS];
+		size_t lens[MAX_ADDRS];
 		for (size_t i = 0; i < n_addrs; i++) {
 			bins[i] = addrs[i]->data;
 			lens[i] = addrs[i]->len;

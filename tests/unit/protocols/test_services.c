@@ -13,9 +13,15 @@
 #include "p2p/error.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
+#include "p2p/multiaddr.h"
 #include "p2p/peer_record.h"
 #include "p2p/perf.h"
 #include "p2p/ping.h"
+
+#define ANNOUNCE_0 "/ip4/198.18.0.7/tcp/4001"
+#define ANNOUNCE_1                                                                       \
+	"/ip4/198.18.0.10/tcp/4001/p2p/"                                                 \
+	"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit"
 
 #define ECHO_BYTES  (3 * 1024 * 1024 + 17)
 #define PERF_UP     (1024 * 1024)
@@ -65,6 +71,20 @@ static void on_push_ready(world *w)
 {
 	/* A serves a new protocol and tells B. */
 	assert_int_equal(p2p_host_set_handler(w->a, "/test/new/1.0.0", refuse, NULL), 0);
+	/* Announced addresses replace the listen addresses in identify. */
+	p2p_buf ann[2];
+	p2p_buf_init(&ann[0]);
+	p2p_buf_init(&ann[1]);
+	assert_int_equal(p2p_multiaddr_parse(ANNOUNCE_0, &ann[0]), 0);
+	assert_int_equal(p2p_multiaddr_parse(ANNOUNCE_1, &ann[1]), 0);
+	p2p_buf bad = {.data = (uint8_t *)"\xff\xff", .len = 2};
+	assert_int_equal(p2p_host_set_announce_addrs(w->a, &bad, 1), P2P_EINVAL);
+	assert_int_equal(p2p_host_set_announce_addrs(w->a, ann, 2), 0);
+	const p2p_buf *got[2];
+	assert_int_equal(p2p_host_announce_addrs(w->a, got, 2), 2);
+	assert_memory_equal(got[1]->data, ann[1].data, ann[1].len);
+	p2p_buf_free(&ann[0]);
+	p2p_buf_free(&ann[1]);
 	assert_int_equal(p2p_identify_service_push(w->id_a), 0);
 }
 
@@ -129,6 +149,15 @@ static void on_identified_by_b(p2p_conn *c, const p2p_identify *info, bool push,
 		assert_true(w->perf_done);
 		assert_true(has(info, "/test/new/1.0.0"));
 		assert_true(p2p_peerstore_supports(ps, a, "/test/new/1.0.0"));
+		assert_int_equal(info->n_listen_addrs, 2);
+		p2p_buf text;
+		p2p_buf_init(&text);
+		assert_int_equal(p2p_multiaddr_to_string(info->listen_addrs[1].data,
+		                                         info->listen_addrs[1].len,
+		                                         &text),
+		                 0);
+		assert_string_equal((const char *)text.data, ANNOUNCE_1);
+		p2p_buf_free(&text);
 		w->pushed++;
 		shut_down(w);
 		return;
