@@ -457,7 +457,8 @@ int p2p_relay_keeper_add(p2p_relay_keeper *k, const uint8_t *addr, size_t len);
  * <relay address>/p2p/<relay>/p2p-circuit (binary; add /p2p/<us> to
  * dial us): the address the relay was added by first, then the
  * reservation's addresses that are not it, not unspecified (0.0.0.0,
- * ::) and not circuits themselves, at most P2P_RELAY_KEEPER_MAX_ADDRS per
+ * ::), not loopback (unless the relay was added by a loopback address)
+ * and not circuits themselves, at most P2P_RELAY_KEEPER_MAX_ADDRS per
  * relay. Fills out[0..max) with buffers the caller initialises and
  * frees; returns how many exist. */
 size_t p2p_relay_keeper_addrs(const p2p_relay_keeper *k, p2p_buf *out, size_t max);

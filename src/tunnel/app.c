@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "p2p/error.h"
+#include "tunnel/json.h"
 
 void tunnel_app_say(const tunnel_app *app, const char *fmt, ...)
 {
@@ -20,15 +21,15 @@ void tunnel_app_say(const tunnel_app *app, const char *fmt, ...)
 	va_end(ap);
 }
 
-int tunnel_app_default_key_path(char *out, size_t out_len)
+int tunnel_app_default_key_path(const char *name, char *out, size_t out_len)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	const char *home = getenv("HOME");
 	int n;
 	if (xdg && xdg[0] == '/')
-		n = snprintf(out, out_len, "%s/mtunnel/host.key", xdg);
+		n = snprintf(out, out_len, "%s/mtunnel/%s", xdg, name);
 	else if (home && home[0])
-		n = snprintf(out, out_len, "%s/.config/mtunnel/host.key", home);
+		n = snprintf(out, out_len, "%s/.config/mtunnel/%s", home, name);
 	else
 		return P2P_ENOTFOUND;
 	return n > 0 && (size_t)n < out_len ? P2P_OK : P2P_ETOOBIG;
@@ -43,6 +44,11 @@ void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len)
 	else
 		snprintf(out, out_len, "?");
 	p2p_buf_free(&t);
+}
+
+const char *tunnel_app_conn_path(const p2p_conn *c)
+{
+	return p2p_conn_is_relayed(c) ? TUNNEL_PATH_RELAYED : TUNNEL_PATH_DIRECT;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -72,6 +78,8 @@ static void on_host_closed(void *user)
 	app->identify = NULL;
 	p2p_ping_service_free(app->ping);
 	app->ping = NULL;
+	p2p_relay_client_free(app->relay_client);
+	app->relay_client = NULL;
 }
 
 int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
@@ -111,9 +119,13 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 	rc = p2p_identify_service_new(&app->identify, app->host, NULL, NULL);
 	if (rc == P2P_OK)
 		rc = p2p_ping_service_new(&app->ping, app->host);
+	if (rc == P2P_OK)
+		rc = p2p_relay_add_transport(app->host);
 	if (rc < 0) {
-		tunnel_emit_error(app->events, "cannot start identify and ping: %s",
-		                  p2p_strerror(rc));
+		tunnel_emit_error(
+		    app->events,
+		    "cannot start identify, ping and the relay transport: %s",
+		    p2p_strerror(rc));
 		p2p_host_close(app->host, on_host_closed, app);
 		app->host = NULL;
 		uv_run(loop, UV_RUN_DEFAULT);

@@ -11,6 +11,7 @@
 #include "p2p/host.h"
 #include "p2p/identify.h"
 #include "p2p/ping.h"
+#include "p2p/relay.h"
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
 
@@ -45,6 +46,9 @@ struct tunnel_app {
 	 * libp2p node does: relays, AutoNAT and DCUtR stand on identify. */
 	p2p_identify_service *identify;
 	p2p_ping_service *ping;
+	/* A host with -relay serves the relay's stop protocol (the circuits
+	 * it brings); NULL otherwise. Freed after the host, like the rest. */
+	p2p_relay_client *relay_client;
 	tunnel_control *control;
 	uv_signal_t sigint, sigterm;
 	bool signals_on;
@@ -54,7 +58,8 @@ struct tunnel_app {
 };
 
 /* Sets up the identity (key_path NULL: a fresh ephemeral key), the libp2p
- * host, signals and the control channel. On failure prints why and
+ * host (which dials /p2p-circuit addresses too), signals and the control
+ * channel. On failure prints why and
  * returns an exit status (> 0), with everything already released. */
 int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
                     const char *key_path, const tunnel_app_role *role);
@@ -73,9 +78,14 @@ __attribute__((format(printf, 2, 3)))
 #endif
 void tunnel_app_say(const tunnel_app *app, const char *fmt, ...);
 
-/* The host's default key file: $XDG_CONFIG_HOME/mtunnel/host.key, else
- * $HOME/.config/mtunnel/host.key. P2P_ENOTFOUND if neither is set. */
-int tunnel_app_default_key_path(char *out, size_t out_len);
+/* A role's default key file: $XDG_CONFIG_HOME/mtunnel/<name>, else
+ * $HOME/.config/mtunnel/<name> (name: "host.key", "relay.key").
+ * P2P_ENOTFOUND if neither is set. */
+int tunnel_app_default_key_path(const char *name, char *out, size_t out_len);
+
+/* How connection c goes: TUNNEL_PATH_RELAYED through a relay, else
+ * TUNNEL_PATH_DIRECT (json.h). */
+const char *tunnel_app_conn_path(const p2p_conn *c);
 
 /* Text form of a binary multiaddr into out[0..out_len) ("?" if bad). */
 void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len);

@@ -11,6 +11,7 @@
 #include "tunnel/header.h"
 #include "tunnel/token.h"
 
+#define HOST_ADDR_TEXT_MAX 512
 /* Local connections waiting to be accepted. */
 #define CLIENT_BACKLOG 511
 /* UDP flows (source addresses) at once; datagrams from more are dropped. */
@@ -43,10 +44,15 @@ typedef struct client_app {
 	bool was_up;          /* one was, at some point */
 	bool reconnecting;    /* a retry is scheduled or dialing */
 	bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
+	bool announced;       /* the first CONNECTED is out */
+	const char *path;     /* TUNNEL_PATH_* of the connection in use, or NULL */
 	uint64_t backoff_ms;
 	uv_timer_t retry_timer;
 	bool retry_timer_on;
 } client_app;
+
+static bool only_limited(client_app *ca);
+static void say_limited(client_app *ca);
 
 static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f)
 {
@@ -183,6 +189,11 @@ static void on_local_conn(uv_stream_t *server, int status)
 		tunnel_tcp_fwd_close_sock(f);
 		return;
 	}
+	if (only_limited(ca)) {
+		say_limited(ca);
+		tunnel_tcp_fwd_close_sock(f);
+		return;
+	}
 	static const char *const protos[] = {TUNNEL_PROTOCOL};
 	static const char *const protos_v1[] = {TUNNEL_PROTOCOL_V1};
 	f->stream_pending = true;
@@ -200,13 +211,60 @@ static void on_local_conn(uv_stream_t *server, int status)
 
 /* --- the connection to the host --- */
 
+/* CONNECTED: the local port and, when connected, the way to the host. */
 static void emit_connected(client_app *ca)
 {
+	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
+	char addr[HOST_ADDR_TEXT_MAX];
+	if (c)
+		tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
+	ca->path = c ? tunnel_app_conn_path(c) : NULL;
+	ca->announced = true;
 	p2p_buf ev;
 	p2p_buf_init(&ev);
-	if (tunnel_event_connected(&ev, ca->host_id, NULL, (unsigned)ca->port) == 0)
+	if (tunnel_event_connected(&ev, ca->host_id, c ? addr : NULL, (unsigned)ca->port,
+	                           ca->path) == 0)
 		tunnel_emit(ca->app.events, &ev);
 	p2p_buf_free(&ev);
+}
+
+/* PATH when the connection in use now goes another way (a direct one
+ * opened beside a relayed one, or the other way round). */
+static void check_path(client_app *ca)
+{
+	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
+	if (!c || !ca->path)
+		return;
+	const char *path = tunnel_app_conn_path(c);
+	if (path == ca->path)
+		return;
+	ca->path = path;
+	char addr[HOST_ADDR_TEXT_MAX];
+	tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
+	tunnel_app_say(&ca->app, "host %s now %s via %s", ca->host_id, path, addr);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_path(&ev, ca->host_id, path, addr) == 0)
+		tunnel_emit(ca->app.events, &ev);
+	p2p_buf_free(&ev);
+}
+
+/* The only way to the host is a relay circuit with limits (duration,
+ * data) that would cut a tunnel off mid-transfer. */
+static bool only_limited(client_app *ca)
+{
+	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
+	return c && p2p_conn_is_limited(c);
+}
+
+static void say_limited(client_app *ca)
+{
+	tunnel_emit_error(ca->app.events,
+	                  "host %s is reachable only through a relay that limits "
+	                  "each circuit (duration, data): no tunnel can run over it; "
+	                  "the host needs an unlimited relay (tunnel -relay-service, "
+	                  "given to the host with -relay)",
+	                  ca->host_id);
 }
 
 static void schedule_reconnect(client_app *ca);
@@ -223,6 +281,25 @@ static void on_reconnected(p2p_conn *c, int err, void *user)
 		schedule_reconnect(ca);
 	}
 	/* Success is reported by on_host_connected. */
+}
+
+/* The first dial, at start-up: CONNECTED waits for it so that it can say
+ * which way the host is reached; when it fails the client listens all the
+ * same and tries again with backoff. */
+static void on_first_connect(p2p_conn *c, int err, void *user)
+{
+	client_app *ca = user;
+	if (ca->app.stopping || ca->announced)
+		return;
+	if (err < 0) {
+		emit_connected(ca);
+		tunnel_emit_error(
+		    ca->app.events,
+		    "cannot reach host %s yet (%s); trying again in %llu ms", ca->host_id,
+		    p2p_strerror(err), (unsigned long long)ca->backoff_ms);
+		schedule_reconnect(ca);
+	}
+	/* Success: on_host_connected announced it. */
 }
 
 static void on_retry_timer(uv_timer_t *t)
@@ -249,15 +326,22 @@ static void schedule_reconnect(client_app *ca)
 static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 {
 	client_app *ca = user;
-	if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer) || ca->host_up)
+	if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer))
 		return;
+	if (ca->host_up) {
+		check_path(ca);
+		return;
+	}
 	ca->host_up = true;
 	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
 	uv_timer_stop(&ca->retry_timer);
-	if (ca->was_up) {
+	if (ca->was_up)
 		tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
-		emit_connected(ca);
-	}
+	else
+		tunnel_app_say(&ca->app, "connected to host %s", ca->host_id);
+	emit_connected(ca);
+	if (only_limited(ca))
+		say_limited(ca);
 	ca->was_up = true;
 	ca->reconnecting = false;
 }
@@ -273,7 +357,7 @@ static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user)
 	for (size_t i = 0; i < n && i < 8; i++)
 		if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
 		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
-			return;
+			return; /* PATH, if any, once that one is in use */
 	ca->host_up = false;
 	if (ca->app.stopping)
 		return;
@@ -367,6 +451,10 @@ static tunnel_udp_flow *flow_for(client_app *ca, const struct sockaddr *from)
 			return f;
 	if (ca->n_flows >= CLIENT_MAX_UDP_FLOWS)
 		return NULL;
+	if (only_limited(ca)) {
+		say_limited(ca);
+		return NULL;
+	}
 	tunnel_udp_flow *f;
 	if (tunnel_udp_flow_new_client(&f, ca->app.loop, &ca->udp, from,
 	                               &client_udp_hooks, ca) < 0)
@@ -434,6 +522,7 @@ static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 		if (c) {
 			tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
 			info.addr = addr;
+			info.path = tunnel_app_conn_path(c);
 			for (tunnel_tcp_fwd *f = ca->fwds; f; f = f->next) {
 				info.streams++;
 				info.bytes_in += f->bytes_to_sock;
@@ -570,7 +659,25 @@ static int client_setup(client_app *ca, const tunnel_opts *o)
 			return TUNNEL_EXIT_USAGE;
 		}
 	}
-	if (ca->token.n_addrs == 0 && o->n_connect == 0) {
+	for (size_t i = 0; i < o->n_relay; i++) {
+		p2p_buf bin, circ;
+		p2p_buf_init(&bin);
+		p2p_buf_init(&circ);
+		int rc = p2p_multiaddr_parse(o->relay[i], &bin);
+		if (rc == 0)
+			rc = p2p_relay_circuit_addr(bin.data, bin.len, NULL, &circ);
+		if (rc == 0)
+			rc = p2p_peerstore_add_addr(ps, &ca->token.peer, circ.data,
+			                            circ.len, P2P_ADDR_MANUAL);
+		p2p_buf_free(&bin);
+		p2p_buf_free(&circ);
+		if (rc < 0) {
+			tunnel_emit_error(ca->app.events, "-relay %s: %s", o->relay[i],
+			                  p2p_strerror(rc));
+			return TUNNEL_EXIT_USAGE;
+		}
+	}
+	if (ca->token.n_addrs == 0 && o->n_connect == 0 && o->n_relay == 0) {
 		tunnel_emit_error(ca->app.events,
 		                  "the token carries no address of the host "
 		                  "(an original mtunnel token?): give -connect "
@@ -596,7 +703,10 @@ static int client_setup(client_app *ca, const tunnel_opts *o)
 	tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
 	               tunnel_network_name(ca->token.network), o->bind, ca->port,
 	               ca->host_id);
-	emit_connected(ca);
+	rc = p2p_host_connect(ca->app.host, &ca->token.peer, NULL, 0, on_first_connect,
+	                      ca);
+	if (rc < 0)
+		on_first_connect(NULL, rc, ca);
 	return 0;
 }
 

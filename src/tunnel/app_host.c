@@ -1,13 +1,10 @@
 /* The host role (app_host.h). */
 #include "tunnel/app_host.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "p2p/error.h"
 #include "tunnel/acl.h"
@@ -15,41 +12,16 @@
 #include "tunnel/fwd_tcp.h"
 #include "tunnel/fwd_udp.h"
 #include "tunnel/header.h"
+#include "tunnel/host_internal.h"
 #include "tunnel/token.h"
 
 #define HOST_DEFAULT_LISTEN "/ip4/0.0.0.0/tcp/0"
 /* Also tried without -listen; a system without IPv6 just goes without. */
 #define HOST_DEFAULT_LISTEN6 "/ip6/::/tcp/0"
 #define HOST_MAX_SESSIONS    P2P_HOST_MAX_CONNS
-#define HOST_ADDR_TEXT_MAX   256
 #define HOST_MAX_UDP_FLOWS   1024
 /* The original Go mtunnel's protocol: raw bytes, no header, no secret. */
 #define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
-
-/* One client peer that passed the header check at least once. */
-typedef struct host_session {
-	p2p_peerid peer;
-	char id[P2P_PEERID_STR_MAX];
-	char addr[HOST_ADDR_TEXT_MAX];
-	uint32_t streams;
-	uint64_t bytes_in, bytes_out; /* of the tunnels that ended */
-	struct host_session *next;
-} host_session;
-
-typedef struct host_app {
-	tunnel_app app; /* first: the role hooks get &app */
-	tunnel_token token;
-	struct sockaddr_storage target;
-	char target_text[HOST_ADDR_TEXT_MAX];
-	tunnel_acl acl;
-	host_session *sessions;
-	size_t n_sessions;
-	tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
-	tunnel_udp_flow *flows; /* live UDP flows */
-	size_t n_flows;
-	uv_timer_t sweep_timer; /* expires idle UDP flows and stuck tunnels */
-	bool timer_on;
-} host_app;
 
 /* --- sessions --- */
 
@@ -75,13 +47,14 @@ static host_session *session_get(host_app *ha, p2p_stream *st)
 	p2p_peerid_to_string(peer, s->id, sizeof s->id);
 	tunnel_app_addr_text(p2p_conn_remote_addr(p2p_stream_conn(st)), s->addr,
 	                     sizeof s->addr);
+	s->path = tunnel_app_conn_path(p2p_stream_conn(st));
 	s->next = ha->sessions;
 	ha->sessions = s;
 	ha->n_sessions++;
 	tunnel_app_say(&ha->app, "client %s connected from %s", s->id, s->addr);
 	p2p_buf ev;
 	p2p_buf_init(&ev);
-	if (tunnel_event_connected(&ev, s->id, s->addr, 0) == 0)
+	if (tunnel_event_connected(&ev, s->id, s->addr, 0, s->path) == 0)
 		tunnel_emit(ha->app.events, &ev);
 	p2p_buf_free(&ev);
 	return s;
@@ -295,6 +268,12 @@ static void on_compat_stream(p2p_stream *s, const char *protocol, void *user)
 {
 	host_app *ha = user;
 	tunnel_tcp_fwd *f;
+	if (p2p_conn_is_limited(p2p_stream_conn(s))) {
+		log_refusal(ha, s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+		            "over a limited relay circuit");
+		p2p_stream_reset(s);
+		return;
+	}
 	if (!tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s))) {
 		log_refusal(ha, s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
 		p2p_stream_reset(s);
@@ -392,9 +371,25 @@ static void on_sweep(uv_timer_t *t)
 			tunnel_udp_flow_close(f);
 }
 
+/* A relay that limits its circuits (duration, data) would cut a tunnel
+ * off mid-transfer: no tunnel runs over such a connection. The client
+ * says why to its user (app_client.c); here the stream is refused. */
+static bool refuse_limited(host_app *ha, p2p_stream *s)
+{
+	if (!p2p_conn_is_limited(p2p_stream_conn(s)))
+		return false;
+	log_refusal(ha, s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+	            "over a limited relay circuit");
+	respond(s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+	        "the relay limits this circuit; tunnels need an unlimited relay");
+	return true;
+}
+
 static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user)
 {
 	host_app *ha = user;
+	if (refuse_limited(ha, s))
+		return;
 	if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {
 		on_udp_stream(ha, s);
 		return;
@@ -422,6 +417,7 @@ static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 		for (host_session *s = ha->sessions; s; s = s->next, n++) {
 			info[n].session_id = s->id;
 			info[n].addr = s->addr;
+			info[n].path = s->path;
 			info[n].streams = s->streams;
 			info[n].bytes_in = s->bytes_in;
 			info[n].bytes_out = s->bytes_out;
@@ -462,6 +458,7 @@ static void host_on_stop(tunnel_app *app)
 	if (app->opts->compat)
 		p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL_V1);
 	p2p_host_unobserve(app->host, ha);
+	host_relays_stop(ha);
 	/* Closing the host ends every session: say so while we can. */
 	while (ha->sessions)
 		session_remove(ha, ha->sessions, "the host is shutting down");
@@ -509,166 +506,6 @@ static int resolve_target(host_app *ha, const tunnel_opts *o)
 	return P2P_OK;
 }
 
-/* The secret lives next to the key (host.key -> host.secret) so that the
- * token stays valid across restarts. */
-static int load_or_create_secret(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN])
-{
-	char path[TUNNEL_PATH_MAX];
-	size_t kl = strlen(key_path);
-	int n;
-	if (kl > 4 && !strcmp(key_path + kl - 4, ".key"))
-		n = snprintf(path, sizeof path, "%.*s.secret", (int)(kl - 4), key_path);
-	else
-		n = snprintf(path, sizeof path, "%s.secret", key_path);
-	if (n < 0 || (size_t)n >= sizeof path)
-		return P2P_ETOOBIG;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r = read(fd, secret, TUNNEL_SECRET_LEN);
-		close(fd);
-		return r == TUNNEL_SECRET_LEN ? P2P_OK : P2P_EPROTO;
-	}
-	if (errno != ENOENT)
-		return P2P_EIO;
-	/* secret already holds fresh random bytes (tunnel_token_init). */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return P2P_EIO;
-	ssize_t w = write(fd, secret, TUNNEL_SECRET_LEN);
-	if (close(fd) < 0 || w != TUNNEL_SECRET_LEN) {
-		unlink(path);
-		return P2P_EIO;
-	}
-	return P2P_OK;
-}
-
-static bool is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
-		       127;
-	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-}
-
-/* Adds one address to the token unless it is there already. */
-static void token_add(tunnel_token *t, const p2p_buf *a)
-{
-	for (size_t i = 0; i < t->n_addrs; i++)
-		if (t->addrs[i].len == a->len &&
-		    !memcmp(t->addrs[i].bytes, a->data, a->len))
-			return;
-	tunnel_token_add_addr(t, a->data, a->len);
-}
-
-/* The token's addresses: the bound listen addresses, with a wildcard
- * (0.0.0.0 or ::) replaced by every interface address of its family,
- * loopback last. */
-static void add_token_addrs(host_app *ha, bool want_loopback)
-{
-	const p2p_buf *bound[P2P_HOST_MAX_LISTENERS];
-	size_t n = p2p_host_addrs(ha->app.host, bound, P2P_HOST_MAX_LISTENERS);
-	uv_interface_address_t *ifs = NULL;
-	int n_ifs = 0;
-	uv_interface_addresses(&ifs, &n_ifs);
-	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		if (p2p_multiaddr_to_sockaddr(bound[i]->data, bound[i]->len, &ss, &sl) <
-		    0) {
-			if (!want_loopback)
-				token_add(&ha->token, bound[i]);
-			continue;
-		}
-		bool any = ss.ss_family == AF_INET
-		               ? ((struct sockaddr_in *)&ss)->sin_addr.s_addr ==
-		                     htonl(INADDR_ANY)
-		               : IN6_IS_ADDR_UNSPECIFIED(
-		                     &((struct sockaddr_in6 *)&ss)->sin6_addr);
-		if (!any) {
-			if (is_loopback((struct sockaddr *)&ss) == want_loopback)
-				token_add(&ha->token, bound[i]);
-			continue;
-		}
-		for (int j = 0; j < n_ifs; j++) {
-			struct sockaddr_storage a;
-			memset(&a, 0, sizeof a);
-			if (ifs[j].address.address4.sin_family != ss.ss_family)
-				continue;
-			if (ss.ss_family == AF_INET) {
-				memcpy(&a, &ifs[j].address.address4,
-				       sizeof(struct sockaddr_in));
-				((struct sockaddr_in *)&a)->sin_port =
-				    ((struct sockaddr_in *)&ss)->sin_port;
-			} else {
-				memcpy(&a, &ifs[j].address.address6,
-				       sizeof(struct sockaddr_in6));
-				struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a;
-				if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr))
-					continue; /* needs a zone, which a token cannot
-					             carry */
-				a6->sin6_port = ((struct sockaddr_in6 *)&ss)->sin6_port;
-			}
-			if (is_loopback((struct sockaddr *)&a) != want_loopback)
-				continue;
-			p2p_buf ma;
-			p2p_buf_init(&ma);
-			if (p2p_multiaddr_from_sockaddr((struct sockaddr *)&a, &ma) == 0)
-				token_add(&ha->token, &ma);
-			p2p_buf_free(&ma);
-		}
-	}
-	uv_free_interface_addresses(ifs, n_ifs);
-}
-
-static int print_token(host_app *ha)
-{
-	add_token_addrs(ha, false);
-	add_token_addrs(ha, true);
-	if (ha->token.n_addrs == 0) {
-		tunnel_emit_error(ha->app.events,
-		                  "no dialable address to put in the token");
-		return TUNNEL_EXIT_FAILURE;
-	}
-	p2p_buf text, ev;
-	p2p_buf_init(&text);
-	p2p_buf_init(&ev);
-	const char *addrs[TUNNEL_TOKEN_MAX_ADDRS];
-	p2p_buf addr_text[TUNNEL_TOKEN_MAX_ADDRS];
-	char id[P2P_PEERID_STR_MAX];
-	p2p_peerid_to_string(&ha->token.peer, id, sizeof id);
-	for (size_t i = 0; i < ha->token.n_addrs; i++) {
-		p2p_buf_init(&addr_text[i]);
-		p2p_buf bin;
-		p2p_buf_init(&bin);
-		p2p_buf_append(&bin, ha->token.addrs[i].bytes, ha->token.addrs[i].len);
-		p2p_multiaddr_append_peer_id(&bin, ha->token.peer.bytes,
-		                             ha->token.peer.len);
-		if (p2p_multiaddr_to_string(bin.data, bin.len, &addr_text[i]) < 0)
-			p2p_buf_append(&addr_text[i], "?", 2);
-		p2p_buf_free(&bin);
-		addrs[i] = (const char *)addr_text[i].data;
-	}
-	int rc = tunnel_token_encode(&ha->token, &text);
-	if (rc == 0)
-		rc = p2p_buf_append_byte(&text, 0);
-	if (rc == 0)
-		rc = tunnel_event_token(&ev, (const char *)text.data, id, addrs,
-		                        ha->token.n_addrs);
-	if (rc == 0) {
-		tunnel_app_say(&ha->app, "host %s forwarding %s to %s", id,
-		               tunnel_network_name(ha->token.network), ha->target_text);
-		for (size_t i = 0; i < ha->token.n_addrs; i++)
-			tunnel_app_say(&ha->app, "listening on %s", addrs[i]);
-		tunnel_app_say(&ha->app, "token: %s", (const char *)text.data);
-		tunnel_emit(ha->app.events, &ev);
-	}
-	for (size_t i = 0; i < ha->token.n_addrs; i++)
-		p2p_buf_free(&addr_text[i]);
-	p2p_buf_free(&text);
-	p2p_buf_free(&ev);
-	return rc == 0 ? 0 : TUNNEL_EXIT_FAILURE;
-}
-
 static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 {
 	tunnel_acl_init(&ha->acl);
@@ -687,7 +524,7 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 	}
 	if (tunnel_token_init(&ha->token, o->network, p2p_host_peer_id(ha->app.host)) <
 	        0 ||
-	    load_or_create_secret(key_path, ha->token.secret) < 0) {
+	    host_secret_load_or_create(key_path, ha->token.secret) < 0) {
 		tunnel_emit_error(ha->app.events,
 		                  "cannot load or create the token secret next to %s",
 		                  key_path);
@@ -726,7 +563,9 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 		return rc;
 	if (o->n_listen == 0 && p2p_host_listen(ha->app.host, HOST_DEFAULT_LISTEN6) < 0)
 		tunnel_app_say(&ha->app, "no IPv6: listening on IPv4 only");
-	return print_token(ha);
+	if (o->n_relay)
+		return host_relays_start(ha, o);
+	return host_token_print(ha);
 }
 
 int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o)
@@ -734,7 +573,8 @@ int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o)
 	char key_path[TUNNEL_PATH_MAX];
 	if (o->key) {
 		snprintf(key_path, sizeof key_path, "%s", o->key);
-	} else if (tunnel_app_default_key_path(key_path, sizeof key_path) < 0) {
+	} else if (tunnel_app_default_key_path("host.key", key_path, sizeof key_path) <
+	           0) {
 		tunnel_emit_error(
 		    stdout,
 		    "no HOME or XDG_CONFIG_HOME for the key file: give -key FILE");

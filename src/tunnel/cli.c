@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <stddef.h>
+
 #include "p2p/error.h"
+#include "p2p/multiaddr.h"
+#include "p2p/relay.h"
 
 static const char usage_text[] =
     "Usage:\n"
@@ -14,9 +19,14 @@ static const char usage_text[] =
     "[options]\n"
     "  client: tunnel -token TOKEN [-port PORT] [-bind ADDR] [-network "
     "tcp|udp] [options]\n"
+    "  relay:  tunnel -relay-service [-listen MULTIADDR...] [-key FILE] "
+    "[limits]\n"
     "\n"
     "The host exposes a local service and prints a token; the client, given\n"
     "the token, listens on a local port and forwards to the host's service.\n"
+    "A host behind a NAT is reached through a relay (circuit relay v2): run\n"
+    "one with -relay-service on a machine with a public address, and give\n"
+    "its address to the host with -relay.\n"
     "stdout carries JSON events, one per line; stdin takes JSON commands\n"
     "({\"action\":\"LIST\"}, {\"action\":\"DISCONNECT\",\"session_id\":ID},\n"
     "{\"action\":\"SHUTDOWN\"}). Human-readable messages go to stderr.\n"
@@ -33,11 +43,15 @@ static const char usage_text[] =
     "token's)\n"
     "  -listen MULTIADDR  libp2p listen address, repeatable\n"
     "                     (host default /ip4/0.0.0.0/tcp/0 and /ip6/::/tcp/0;\n"
-    "                     client: none)\n"
+    "                     relay: the same on port 4001; client: none)\n"
     "  -key FILE          identity key file (host default\n"
-    "                     $XDG_CONFIG_HOME/mtunnel/host.key; client: "
-    "ephemeral)\n"
-    "  -allow PEERID      host: admit only these client peer IDs (repeatable)\n"
+    "                     $XDG_CONFIG_HOME/mtunnel/host.key, relay: relay.key;\n"
+    "                     client: ephemeral)\n"
+    "  -relay MULTIADDR   host: reserve on this relay and put it in the token;\n"
+    "                     client: also try reaching the host through it\n"
+    "                     (.../p2p/RELAYID, repeatable)\n"
+    "  -allow PEERID      host: admit only these client peer IDs; relay: let\n"
+    "                     only these peers reserve (repeatable)\n"
     "  -compat            host: also serve original mtunnel clients\n"
     "                     (/mtunnel/1.0.0, TCP, no secret: anyone who knows\n"
     "                     the peer ID gets in, unless -allow limits it)\n"
@@ -45,6 +59,17 @@ static const char usage_text[] =
     "                     tokens, which carry none (repeatable)\n"
     "  -udp-timeout SEC   idle UDP flows expire after SEC seconds (default "
     "60)\n"
+    "\n"
+    "Relay limits (-relay-service; a public relay would use go-libp2p's\n"
+    "-circuit-duration 120 -circuit-data 131072, which no tunnel fits in):\n"
+    "  -max-reservations N         peers holding a reservation (default 128)\n"
+    "  -max-reservations-per-ip N  of them from one IP address (default 8)\n"
+    "  -max-circuits N             open circuits (default 256)\n"
+    "  -max-circuits-per-peer N    per peer, either end (default 16)\n"
+    "  -reservation-ttl SEC        a reservation's life (default 3600)\n"
+    "  -circuit-duration SEC       end a circuit after SEC (default 0: never)\n"
+    "  -circuit-data BYTES         end a circuit after BYTES each way\n"
+    "                              (default 0: no limit)\n"
     "  -v                 more log messages (repeat for debug)\n"
     "  -q                 errors only\n"
     "  -help, -h          this text\n"
@@ -114,18 +139,96 @@ static const struct {
 	const char *name;
 	enum flag_kind kind;
 } flags[] = {
-    {"help", FLAG_BOOL},     {"h", FLAG_BOOL},        {"version", FLAG_BOOL},
-    {"v", FLAG_BOOL},        {"q", FLAG_BOOL},        {"compat", FLAG_BOOL},
-    {"port", FLAG_VALUE},    {"target", FLAG_VALUE},  {"token", FLAG_VALUE},
-    {"bind", FLAG_VALUE},    {"network", FLAG_VALUE}, {"listen", FLAG_VALUE},
-    {"key", FLAG_VALUE},     {"allow", FLAG_VALUE},   {"udp-timeout", FLAG_VALUE},
+    {"help", FLAG_BOOL},
+    {"h", FLAG_BOOL},
+    {"version", FLAG_BOOL},
+    {"v", FLAG_BOOL},
+    {"q", FLAG_BOOL},
+    {"compat", FLAG_BOOL},
+    {"port", FLAG_VALUE},
+    {"target", FLAG_VALUE},
+    {"token", FLAG_VALUE},
+    {"bind", FLAG_VALUE},
+    {"network", FLAG_VALUE},
+    {"listen", FLAG_VALUE},
+    {"key", FLAG_VALUE},
+    {"allow", FLAG_VALUE},
+    {"udp-timeout", FLAG_VALUE},
     {"connect", FLAG_VALUE},
+    {"relay", FLAG_VALUE},
+    {"relay-service", FLAG_BOOL},
+    {"max-reservations", FLAG_VALUE},
+    {"max-reservations-per-ip", FLAG_VALUE},
+    {"max-circuits", FLAG_VALUE},
+    {"max-circuits-per-peer", FLAG_VALUE},
+    {"reservation-ttl", FLAG_VALUE},
+    {"circuit-duration", FLAG_VALUE},
+    {"circuit-data", FLAG_VALUE},
 };
+
+/* -relay-service's numeric flags: where each goes and its range. */
+static const struct {
+	const char *name;
+	size_t offset;
+	uint64_t lo, hi;
+	const char *unit;
+} relay_limits[] = {
+    {"max-reservations", offsetof(tunnel_relay_opts, max_reservations), 1, 100000,
+     "peers"},
+    {"max-reservations-per-ip", offsetof(tunnel_relay_opts, max_reservations_per_ip), 1,
+     100000, "peers"},
+    {"max-circuits", offsetof(tunnel_relay_opts, max_circuits), 1, 100000, "circuits"},
+    {"max-circuits-per-peer", offsetof(tunnel_relay_opts, max_circuits_per_peer), 1,
+     100000, "circuits"},
+    {"reservation-ttl", offsetof(tunnel_relay_opts, reservation_ttl), 1, 86400,
+     "seconds"},
+    {"circuit-duration", offsetof(tunnel_relay_opts, circuit_duration), 0, UINT32_MAX,
+     "seconds"},
+    {"circuit-data", offsetof(tunnel_relay_opts, circuit_data), 0, (uint64_t)1 << 50,
+     "bytes"},
+};
+
+/* Parses a decimal integer in [lo, hi] filling the whole string. */
+static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int apply_relay_limit(tunnel_opts *o, const char *name, const char *val, char *err,
+                             size_t err_len)
+{
+	for (size_t i = 0; i < sizeof relay_limits / sizeof relay_limits[0]; i++) {
+		if (strcmp(relay_limits[i].name, name) != 0)
+			continue;
+		uint64_t *field =
+		    (uint64_t *)((char *)&o->relay_opts + relay_limits[i].offset);
+		if (!parse_u64(val, relay_limits[i].lo, relay_limits[i].hi, field))
+			return fail(err, err_len,
+			            "-%s wants %s from %llu to %llu, not \"%s\"", name,
+			            relay_limits[i].unit,
+			            (unsigned long long)relay_limits[i].lo,
+			            (unsigned long long)relay_limits[i].hi, val);
+		o->relay_limits_set = true;
+		return P2P_OK;
+	}
+	return P2P_ENOTFOUND;
+}
 
 static int apply(tunnel_opts *o, const char *name, const char *val, char *err,
                  size_t err_len)
 {
 	long n;
+	int rc = apply_relay_limit(o, name, val, err, err_len);
+	if (rc != P2P_ENOTFOUND)
+		return rc;
 	if (!strcmp(name, "help") || !strcmp(name, "h")) {
 		o->help = true;
 	} else if (!strcmp(name, "version")) {
@@ -138,6 +241,26 @@ static int apply(tunnel_opts *o, const char *name, const char *val, char *err,
 		o->verbosity = -1;
 	} else if (!strcmp(name, "compat")) {
 		o->compat = true;
+	} else if (!strcmp(name, "relay-service")) {
+		o->relay_service = true;
+	} else if (!strcmp(name, "relay")) {
+		p2p_buf bin;
+		p2p_buf_init(&bin);
+		int prc = p2p_multiaddr_parse(val, &bin);
+		const uint8_t *mh;
+		size_t mh_len;
+		if (prc == 0)
+			prc = p2p_multiaddr_peer_id(bin.data, bin.len, &mh, &mh_len);
+		p2p_buf_free(&bin);
+		if (prc < 0)
+			return fail(err, err_len,
+			            "-relay wants a multiaddr ending in /p2p/RELAYID, "
+			            "not \"%s\"",
+			            val);
+		if (o->n_relay == TUNNEL_CLI_MAX_RELAY)
+			return fail(err, err_len, "at most %d -relay addresses",
+			            TUNNEL_CLI_MAX_RELAY);
+		o->relay[o->n_relay++] = val;
 	} else if (!strcmp(name, "port")) {
 		if (!parse_int(val, 0, 65535, &n))
 			return fail(err, err_len,
@@ -194,6 +317,13 @@ int tunnel_cli_parse(tunnel_opts *o, int argc, char *const *argv, char *err,
 	o->network = TUNNEL_NETWORK_TCP;
 	o->port = -1;
 	o->udp_timeout_ms = TUNNEL_UDP_TIMEOUT_DEFAULT_MS;
+	o->relay_opts = (tunnel_relay_opts){
+	    .max_reservations = P2P_RELAY_DEFAULT_MAX_RESERVATIONS,
+	    .max_reservations_per_ip = P2P_RELAY_DEFAULT_MAX_RESERVATIONS_PER_IP,
+	    .max_circuits = P2P_RELAY_DEFAULT_MAX_CIRCUITS,
+	    .max_circuits_per_peer = P2P_RELAY_DEFAULT_MAX_CIRCUITS_PER_PEER,
+	    .reservation_ttl = P2P_RELAY_DEFAULT_RESERVATION_TTL,
+	};
 	if (err && err_len)
 		err[0] = '\0';
 
@@ -237,8 +367,20 @@ int tunnel_cli_parse(tunnel_opts *o, int argc, char *const *argv, char *err,
 	if (o->help || o->version)
 		return P2P_OK;
 
-	o->role = o->token ? TUNNEL_ROLE_CLIENT : TUNNEL_ROLE_HOST;
-	if (o->role == TUNNEL_ROLE_HOST) {
+	o->role = o->relay_service ? TUNNEL_ROLE_RELAY
+	          : o->token       ? TUNNEL_ROLE_CLIENT
+	                           : TUNNEL_ROLE_HOST;
+	if (o->role != TUNNEL_ROLE_RELAY && o->relay_limits_set)
+		return fail(err, err_len,
+		            "the relay limits are for -relay-service (see --help)");
+	if (o->role == TUNNEL_ROLE_RELAY) {
+		if (o->token || o->port >= 0 || o->target || o->bind || o->n_connect ||
+		    o->n_relay || o->compat || o->network_set)
+			return fail(
+			    err, err_len,
+			    "-relay-service takes only -listen, -key, -allow, the "
+			    "relay limits, -v and -q");
+	} else if (o->role == TUNNEL_ROLE_HOST) {
 		if (o->bind)
 			return fail(err, err_len,
 			            "-bind is for the client (with -token)");

@@ -14,6 +14,7 @@
 #define TUNNEL_CLI_MAX_LISTEN         8  /* -listen flags */
 #define TUNNEL_CLI_MAX_ALLOW          64 /* -allow flags */
 #define TUNNEL_CLI_MAX_CONNECT        8  /* -connect flags */
+#define TUNNEL_CLI_MAX_RELAY          8  /* -relay flags */
 #define TUNNEL_CLI_ERR_MAX            256
 #define TUNNEL_UDP_TIMEOUT_DEFAULT_MS 60000
 #define TUNNEL_UDP_TIMEOUT_MAX_S      86400
@@ -21,7 +22,21 @@
 typedef enum tunnel_role {
 	TUNNEL_ROLE_HOST = 0,   /* no -token: expose a local service */
 	TUNNEL_ROLE_CLIENT = 1, /* -token: reach a host's service */
+	TUNNEL_ROLE_RELAY = 2,  /* -relay-service: a circuit relay for others */
 } tunnel_role;
+
+/* -relay-service's limits; 0 for the per-circuit ones means none. The
+ * defaults suit one's own tunnels: go-libp2p's caps on reservations and
+ * circuits, no limit on a circuit's duration or data. */
+typedef struct tunnel_relay_opts {
+	uint64_t max_reservations;        /* -max-reservations */
+	uint64_t max_reservations_per_ip; /* -max-reservations-per-ip */
+	uint64_t max_circuits;            /* -max-circuits */
+	uint64_t max_circuits_per_peer;   /* -max-circuits-per-peer */
+	uint64_t reservation_ttl;         /* -reservation-ttl, seconds */
+	uint64_t circuit_duration;        /* -circuit-duration, seconds */
+	uint64_t circuit_data;            /* -circuit-data, bytes each way */
+} tunnel_relay_opts;
 
 /* Every string points into argv (borrowed). */
 typedef struct tunnel_opts {
@@ -43,8 +58,15 @@ typedef struct tunnel_opts {
 	/* client: more addresses of the host (original tokens carry none) */
 	const char *connect[TUNNEL_CLI_MAX_CONNECT];
 	size_t n_connect;
-	bool compat;             /* host: also serve /mtunnel/1.0.0 */
-	uint64_t udp_timeout_ms; /* idle UDP flows expire after this */
+	/* host: relays to reserve on; client: more relays to reach the host
+	 * through (text multiaddrs ending in /p2p/<relay>) */
+	const char *relay[TUNNEL_CLI_MAX_RELAY];
+	size_t n_relay;
+	bool relay_service;           /* -relay-service */
+	tunnel_relay_opts relay_opts; /* its limits */
+	bool relay_limits_set;        /* a limit flag was given */
+	bool compat;                  /* host: also serve /mtunnel/1.0.0 */
+	uint64_t udp_timeout_ms;      /* idle UDP flows expire after this */
 } tunnel_opts;
 
 /* Parses argv[1..argc). Returns P2P_OK, or P2P_EINVAL with a sentence in

@@ -253,7 +253,7 @@ int tunnel_event_token(p2p_buf *out, const char *token, const char *peer_id,
 }
 
 int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *addr,
-                           unsigned port)
+                           unsigned port, const char *path)
 {
 	if (session_id == NULL)
 		return P2P_EINVAL;
@@ -263,6 +263,21 @@ int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *add
 		ok = add_string(ev, "addr", addr);
 	if (ok && port != 0)
 		ok = add_uint(ev, "port", port);
+	if (ok && path != NULL)
+		ok = add_string(ev, "path", path);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
+                      const char *addr)
+{
+	if (session_id == NULL || path == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("PATH");
+	bool ok = ev != NULL && add_string(ev, "session_id", session_id) &&
+	          add_string(ev, "path", path);
+	if (ok && addr != NULL)
+		ok = add_string(ev, "addr", addr);
 	return emit(ev, ok, out);
 }
 
@@ -309,6 +324,8 @@ int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t 
 		ok = add_string(item, "session_id", s->session_id);
 		if (ok && s->addr != NULL)
 			ok = add_string(item, "addr", s->addr);
+		if (ok && s->path != NULL)
+			ok = add_string(item, "path", s->path);
 		if (ok)
 			ok = add_uint(item, "streams", s->streams) &&
 			     add_uint(item, "bytes_in", s->bytes_in) &&
@@ -323,5 +340,144 @@ int tunnel_event_error(p2p_buf *out, const char *error)
 		return P2P_EINVAL;
 	cJSON *ev = new_event("ERROR");
 	bool ok = ev != NULL && add_string(ev, "error", error);
+	return emit(ev, ok, out);
+}
+
+/* ---- the relay service ---- */
+
+static bool add_string_array(cJSON *obj, const char *key, const char *const *v, size_t n)
+{
+	cJSON *list = cJSON_AddArrayToObject(obj, key);
+	bool ok = list != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		cJSON *str = new_string(v[i]);
+		ok = str != NULL && cJSON_AddItemToArray(list, str);
+		if (!ok)
+			cJSON_Delete(str);
+	}
+	return ok;
+}
+
+static bool add_circuit(cJSON *obj, const tunnel_relay_circuit_info *c)
+{
+	return add_string(obj, "src", c->src) && add_string(obj, "dst", c->dst) &&
+	       add_uint(obj, "bytes", c->bytes_to_dst + c->bytes_to_src) &&
+	       add_uint(obj, "bytes_to_dst", c->bytes_to_dst) &&
+	       add_uint(obj, "bytes_to_src", c->bytes_to_src);
+}
+
+int tunnel_event_relay(p2p_buf *out, const char *peer_id, const char *const *addrs,
+                       size_t n_addrs)
+{
+	if (peer_id == NULL || (addrs == NULL && n_addrs > 0))
+		return P2P_EINVAL;
+	for (size_t i = 0; i < n_addrs; i++)
+		if (addrs[i] == NULL)
+			return P2P_EINVAL;
+	cJSON *ev = new_event("RELAY");
+	bool ok = ev != NULL && add_string(ev, "peer_id", peer_id) &&
+	          add_string_array(ev, "addrs", addrs, n_addrs);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_reserved(p2p_buf *out, const char *peer_id, const char *addr,
+                          uint64_t expire, bool refresh)
+{
+	if (peer_id == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("RESERVED");
+	bool ok = ev != NULL && add_string(ev, "peer_id", peer_id);
+	if (ok && addr != NULL)
+		ok = add_string(ev, "addr", addr);
+	ok = ok && add_uint(ev, "expire", expire) &&
+	     cJSON_AddBoolToObject(ev, "refresh", refresh) != NULL;
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_unreserved(p2p_buf *out, const char *peer_id, const char *reason)
+{
+	if (peer_id == NULL || reason == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("UNRESERVED");
+	bool ok = ev != NULL && add_string(ev, "peer_id", peer_id) &&
+	          add_string(ev, "reason", reason);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_circuit(p2p_buf *out, const tunnel_relay_circuit_info *c,
+                         const char *reason)
+{
+	if (c == NULL || c->src == NULL || c->dst == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("CIRCUIT");
+	bool ok = ev != NULL && add_string(ev, "state", reason ? "closed" : "open");
+	if (ok && reason == NULL)
+		ok = add_string(ev, "src", c->src) && add_string(ev, "dst", c->dst);
+	else if (ok)
+		ok = add_circuit(ev, c) && add_string(ev, "reason", reason);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_refused(p2p_buf *out, const char *error, const char *peer_id,
+                         const char *request, unsigned status, const char *dst)
+{
+	if (error == NULL || peer_id == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("ERROR");
+	bool ok = ev != NULL && add_string(ev, "error", error) &&
+	          add_string(ev, "peer_id", peer_id);
+	if (ok)
+		ok = request ? add_string(ev, "request", request)
+		             : cJSON_AddNullToObject(ev, "request") != NULL;
+	ok = ok && add_uint(ev, "status", status);
+	if (ok && dst != NULL)
+		ok = add_string(ev, "dst", dst);
+	return emit(ev, ok, out);
+}
+
+int tunnel_event_relay_list(p2p_buf *out, const tunnel_relay_rsvp_info *rsvps,
+                            size_t n_rsvps, const tunnel_relay_circuit_info *circuits,
+                            size_t n_circuits, const tunnel_relay_stats_info *stats)
+{
+	if ((rsvps == NULL && n_rsvps > 0) || (circuits == NULL && n_circuits > 0) ||
+	    stats == NULL)
+		return P2P_EINVAL;
+	for (size_t i = 0; i < n_rsvps; i++)
+		if (rsvps[i].peer_id == NULL)
+			return P2P_EINVAL;
+	for (size_t i = 0; i < n_circuits; i++)
+		if (circuits[i].src == NULL || circuits[i].dst == NULL)
+			return P2P_EINVAL;
+	cJSON *ev = new_event("LIST");
+	cJSON *list = ev != NULL ? cJSON_AddArrayToObject(ev, "reservations") : NULL;
+	bool ok = list != NULL;
+	for (size_t i = 0; ok && i < n_rsvps; i++) {
+		cJSON *item = cJSON_CreateObject();
+		ok = item != NULL && cJSON_AddItemToArray(list, item);
+		if (!ok) {
+			cJSON_Delete(item);
+			break;
+		}
+		ok = add_string(item, "peer_id", rsvps[i].peer_id);
+		if (ok && rsvps[i].addr != NULL)
+			ok = add_string(item, "addr", rsvps[i].addr);
+		ok = ok && add_uint(item, "expire", rsvps[i].expire);
+	}
+	list = ok ? cJSON_AddArrayToObject(ev, "circuits") : NULL;
+	ok = ok && list != NULL;
+	for (size_t i = 0; ok && i < n_circuits; i++) {
+		cJSON *item = cJSON_CreateObject();
+		ok = item != NULL && cJSON_AddItemToArray(list, item);
+		if (!ok) {
+			cJSON_Delete(item);
+			break;
+		}
+		ok = add_circuit(item, &circuits[i]);
+	}
+	cJSON *st = ok ? cJSON_AddObjectToObject(ev, "stats") : NULL;
+	ok = ok && st != NULL && add_uint(st, "reservations", stats->reservations) &&
+	     add_uint(st, "circuits", stats->circuits) &&
+	     add_uint(st, "refused", stats->refused) &&
+	     add_uint(st, "bytes", stats->bytes);
 	return emit(ev, ok, out);
 }

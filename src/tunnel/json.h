@@ -8,7 +8,8 @@
  * ignored. A bad line gets a sentence for an ERROR event, and the program
  * goes on.
  *
- * Events: TOKEN, CONNECTED, DISCONNECT, LIST, ERROR, each one line of
+ * Events: TOKEN, CONNECTED, PATH, DISCONNECT, LIST, ERROR (and for the
+ * relay service RELAY, RESERVED, UNRESERVED, CIRCUIT), each one line of
  * compact JSON ending in '\n', with every string escaped and any invalid
  * UTF-8 replaced by U+FFFD, so a consumer can always parse the line. */
 #ifndef TUNNEL_JSON_H
@@ -48,6 +49,7 @@ int tunnel_cmd_parse(const char *line, size_t len, tunnel_cmd *out, const char *
 typedef struct tunnel_session_info {
 	const char *session_id;
 	const char *addr; /* the peer's address, text multiaddr */
+	const char *path; /* "direct" or "relayed", or NULL */
 	uint32_t streams;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
@@ -57,14 +59,72 @@ typedef struct tunnel_session_info {
  * required string, or P2P_ENOMEM; out is unchanged on error. */
 int tunnel_event_token(p2p_buf *out, const char *token, const char *peer_id,
                        const char *const *addrs, size_t n_addrs);
+/* The way a session's connection goes: straight to the peer, or through a
+ * relay (circuit relay v2). */
+#define TUNNEL_PATH_DIRECT  "direct"
+#define TUNNEL_PATH_RELAYED "relayed"
+
 /* addr (may be NULL) says where the tunnel leads or comes from; port (0 for
- * none) is the local port the client listens on. */
+ * none) is the local port the client listens on; path (may be NULL) is
+ * TUNNEL_PATH_DIRECT or TUNNEL_PATH_RELAYED. */
 int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *addr,
-                           unsigned port);
+                           unsigned port, const char *path);
+/* A session's connection changed its way (addr may be NULL). */
+int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
+                      const char *addr);
 /* reason may be NULL. */
 int tunnel_event_disconnect(p2p_buf *out, const char *session_id, const char *reason);
 int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t n,
                       bool detail);
 int tunnel_event_error(p2p_buf *out, const char *error);
+
+/* ---- the relay service's events (tunnel -relay-service) ---- */
+
+/* A reservation (LIST). addr may be NULL. */
+typedef struct tunnel_relay_rsvp_info {
+	const char *peer_id;
+	const char *addr;
+	uint64_t expire; /* unix seconds */
+} tunnel_relay_rsvp_info;
+
+/* A circuit (LIST, CIRCUIT). */
+typedef struct tunnel_relay_circuit_info {
+	const char *src, *dst; /* peer IDs */
+	uint64_t bytes_to_dst, bytes_to_src;
+} tunnel_relay_circuit_info;
+
+/* Counted since the relay started (LIST). */
+typedef struct tunnel_relay_stats_info {
+	uint64_t reservations; /* granted or refreshed */
+	uint64_t circuits;     /* opened */
+	uint64_t refused;      /* hop requests */
+	uint64_t bytes;        /* relayed, both ways */
+} tunnel_relay_stats_info;
+
+/* {"action":"RELAY","peer_id":…,"addrs":[…]}: the relay is up. */
+int tunnel_event_relay(p2p_buf *out, const char *peer_id, const char *const *addrs,
+                       size_t n_addrs);
+/* {"action":"RESERVED","peer_id":…,"addr":…,"expire":N,"refresh":bool};
+ * addr may be NULL. */
+int tunnel_event_reserved(p2p_buf *out, const char *peer_id, const char *addr,
+                          uint64_t expire, bool refresh);
+/* {"action":"UNRESERVED","peer_id":…,"reason":…}. */
+int tunnel_event_unreserved(p2p_buf *out, const char *peer_id, const char *reason);
+/* {"action":"CIRCUIT","state":"open","src":…,"dst":…}, or, with a reason
+ * (closed), "state":"closed" with "bytes" (both ways), "bytes_to_dst",
+ * "bytes_to_src" and "reason". */
+int tunnel_event_circuit(p2p_buf *out, const tunnel_relay_circuit_info *c,
+                         const char *reason);
+/* A refused hop request as an ERROR event: "error" (the sentence),
+ * "peer_id", "request" (RESERVE, CONNECT or null), "status" (the spec's
+ * number, 0 if none was sent), and "dst" for a CONNECT (may be NULL). */
+int tunnel_event_refused(p2p_buf *out, const char *error, const char *peer_id,
+                         const char *request, unsigned status, const char *dst);
+/* {"action":"LIST","reservations":[{"peer_id","addr","expire"}…],
+ *  "circuits":[{"src","dst","bytes","bytes_to_dst","bytes_to_src"}…],
+ *  "stats":{"reservations","circuits","refused","bytes"}}. */
+int tunnel_event_relay_list(p2p_buf *out, const tunnel_relay_rsvp_info *rsvps,
+                            size_t n_rsvps, const tunnel_relay_circuit_info *circuits,
+                            size_t n_circuits, const tunnel_relay_stats_info *stats);
 
 #endif

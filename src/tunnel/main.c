@@ -1,5 +1,6 @@
-/* tunnel: expose a local TCP or UDP service over libp2p (host), or reach
- * one given its token (client). See `tunnel --help` and issue 4. */
+/* tunnel: expose a local TCP or UDP service over libp2p (host), reach one
+ * given its token (client), or relay for others (-relay-service). See
+ * `tunnel --help` and issue 4. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "tunnel/app.h"
 #include "tunnel/app_client.h"
 #include "tunnel/app_host.h"
+#include "tunnel/app_relay.h"
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
 
@@ -60,8 +62,9 @@ int main(int argc, char **argv)
 		tunnel_emit_error(stdout, "cannot start the event loop");
 		return TUNNEL_EXIT_FAILURE;
 	}
-	int rc = o.role == TUNNEL_ROLE_CLIENT ? tunnel_client_main(&loop, &o)
-	                                      : tunnel_host_main(&loop, &o);
+	int rc = o.role == TUNNEL_ROLE_RELAY    ? tunnel_relay_main(&loop, &o)
+	         : o.role == TUNNEL_ROLE_CLIENT ? tunnel_client_main(&loop, &o)
+	                                        : tunnel_host_main(&loop, &o);
 	/* Drain what closing left behind, then free the loop. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0 && o.verbosity > 0)

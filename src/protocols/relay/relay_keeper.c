@@ -146,10 +146,21 @@ static void fail(kept_relay *r, int err, int status)
 
 /* --- circuit addresses --- */
 
-/* True for an address we would not give out: a circuit itself, or an
+/* A loopback IP: 127.0.0.0/8 or ::1. */
+static bool is_loopback(const p2p_multiaddr_component *c)
+{
+	static const uint8_t one6[16] = {[15] = 1};
+	if (c->code == P2P_MA_IP4 && c->value_len == 4)
+		return c->value[0] == 127;
+	return c->code == P2P_MA_IP6 && c->value_len == 16 &&
+	       memcmp(c->value, one6, 16) == 0;
+}
+
+/* True for an address we would not give out: a circuit itself, an
  * unspecified IP (0.0.0.0, ::), which a relay listening on every
- * interface may report. */
-static bool addr_unfit(const uint8_t *a, size_t len)
+ * interface may report, or, unless loopback_ok, a loopback one, which
+ * reaches the relay only from its own machine. */
+static bool addr_unfit(const uint8_t *a, size_t len, bool loopback_ok)
 {
 	static const uint8_t zero[16];
 	size_t off = 0;
@@ -161,8 +172,21 @@ static bool addr_unfit(const uint8_t *a, size_t len)
 		if ((c.code == P2P_MA_IP4 || c.code == P2P_MA_IP6) &&
 		    c.value_len <= sizeof zero && memcmp(c.value, zero, c.value_len) == 0)
 			return true;
+		if (!loopback_ok && is_loopback(&c))
+			return true;
 	}
 	return rc < 0;
+}
+
+/* The relay was added by a loopback address: all on one machine. */
+static bool added_by_loopback(const kept_relay *r)
+{
+	size_t off = 0;
+	p2p_multiaddr_component c;
+	while (p2p_multiaddr_next(r->addr.data, r->addr.len, &off, &c) == 1)
+		if (is_loopback(&c))
+			return true;
+	return false;
 }
 
 static bool have_circuit(const p2p_buf *list, size_t n, const p2p_buf *b)
@@ -178,7 +202,8 @@ static bool have_circuit(const p2p_buf *list, size_t n, const p2p_buf *b)
 static int add_circuit(const kept_relay *r, p2p_buf *list, size_t *n, const uint8_t *a,
                        size_t len)
 {
-	if (len == 0 || *n == P2P_RELAY_KEEPER_MAX_ADDRS || addr_unfit(a, len))
+	if (len == 0 || *n == P2P_RELAY_KEEPER_MAX_ADDRS ||
+	    addr_unfit(a, len, added_by_loopback(r)))
 		return P2P_OK;
 	p2p_buf b;
 	p2p_buf_init(&b);

@@ -454,9 +454,11 @@ static void hop_reserve(hop *x)
 	m.has_reservation = m.has_expire = true;
 	m.expire = expire;
 	const p2p_peerid *me = p2p_host_peer_id(svc->host);
-	const p2p_buf *addrs[P2P_HOST_MAX_LISTENERS];
-	size_t n = p2p_host_addrs(svc->host, addrs, P2P_HOST_MAX_LISTENERS);
-	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
+	/* What we announce (host.h): the listen addresses unless the
+	 * application set dialable ones in place of a wildcard. */
+	const p2p_buf *addrs[P2P_HOST_MAX_ANNOUNCE];
+	size_t n = p2p_host_announce_addrs(svc->host, addrs, P2P_HOST_MAX_ANNOUNCE);
+	for (size_t i = 0; i < n && i < P2P_HOST_MAX_ANNOUNCE; i++) {
 		p2p_buf a;
 		p2p_buf_init(&a);
 		if (p2p_buf_append(&a, addrs[i]->data, addrs[i]->len) == P2P_OK &&

@@ -166,13 +166,64 @@ static void test_split_hostport(void **state)
 	assert_int_equal(tunnel_cli_split_hostport("abcdef:1", h, 4, &port), P2P_EINVAL);
 }
 
+#define RELAY_ADDR                                                                       \
+	"/ip4/198.18.0.10/tcp/4001/p2p/"                                                 \
+	"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+
+static void test_relay_flags(void **state)
+{
+	tunnel_opts o;
+	char err[TUNNEL_CLI_ERR_MAX];
+	/* -relay on the host and on the client, repeatable. */
+	assert_int_equal(
+	    PARSE(&o, err, "-port", "80", "-relay", RELAY_ADDR, "-relay", RELAY_ADDR),
+	    P2P_OK);
+	assert_int_equal(o.role, TUNNEL_ROLE_HOST);
+	assert_int_equal(o.n_relay, 2);
+	assert_string_equal(o.relay[1], RELAY_ADDR);
+	assert_int_equal(PARSE(&o, err, "-token", "x", "-relay", RELAY_ADDR), P2P_OK);
+	assert_int_equal(o.role, TUNNEL_ROLE_CLIENT);
+	assert_int_equal(o.n_relay, 1);
+	/* A relay address must name the relay. */
+	assert_int_equal(PARSE(&o, err, "-port", "80", "-relay", "/ip4/1.2.3.4/tcp/1"),
+	                 P2P_EINVAL);
+	assert_non_null(strstr(err, "/p2p/RELAYID"));
+
+	/* -relay-service: defaults are go-libp2p's caps, no circuit limit. */
+	assert_int_equal(PARSE(&o, err, "-relay-service"), P2P_OK);
+	assert_int_equal(o.role, TUNNEL_ROLE_RELAY);
+	assert_int_equal(o.relay_opts.max_reservations, 128);
+	assert_int_equal(o.relay_opts.max_reservations_per_ip, 8);
+	assert_int_equal(o.relay_opts.max_circuits_per_peer, 16);
+	assert_int_equal(o.relay_opts.reservation_ttl, 3600);
+	assert_int_equal(o.relay_opts.circuit_duration, 0);
+	assert_int_equal(o.relay_opts.circuit_data, 0);
+	assert_int_equal(PARSE(&o, err, "--relay-service", "-circuit-duration", "120",
+	                       "-circuit-data=131072", "-max-circuits", "1000", "-allow",
+	                       "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
+	                 P2P_OK);
+	assert_int_equal(o.relay_opts.circuit_duration, 120);
+	assert_int_equal(o.relay_opts.circuit_data, 131072);
+	assert_int_equal(o.relay_opts.max_circuits, 1000);
+	assert_int_equal(o.n_allow, 1);
+	/* Bad values and misplaced flags. */
+	assert_int_equal(PARSE(&o, err, "-relay-service", "-max-circuits", "0"),
+	                 P2P_EINVAL);
+	assert_non_null(strstr(err, "-max-circuits"));
+	assert_int_equal(PARSE(&o, err, "-relay-service", "-circuit-data", "-1"),
+	                 P2P_EINVAL);
+	assert_int_equal(PARSE(&o, err, "-relay-service", "-port", "80"), P2P_EINVAL);
+	assert_int_equal(PARSE(&o, err, "-port", "80", "-max-circuits", "5"), P2P_EINVAL);
+	assert_non_null(strstr(err, "-relay-service"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_host_defaults),  cmocka_unit_test(test_dash_forms),
 	    cmocka_unit_test(test_client),         cmocka_unit_test(test_help_version),
 	    cmocka_unit_test(test_errors),         cmocka_unit_test(test_listen_limit),
-	    cmocka_unit_test(test_split_hostport),
+	    cmocka_unit_test(test_split_hostport), cmocka_unit_test(test_relay_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

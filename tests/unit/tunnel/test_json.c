@@ -184,18 +184,31 @@ static void test_events(void **state)
 	assert_string_equal(cJSON_GetArrayItem(list, 1)->valuestring, addrs[1]);
 	cJSON_Delete(j);
 
-	assert_int_equal(tunnel_event_connected(&b, "12D3KooW", NULL, 8080), P2P_OK);
+	assert_int_equal(tunnel_event_connected(&b, "12D3KooW", NULL, 8080, NULL),
+	                 P2P_OK);
 	static const char connected_line[] =
 	    "{\"action\":\"CONNECTED\",\"session_id\":\"12D3KooW\",\"port\":8080}\n";
 	assert_int_equal(b.len, strlen(connected_line));
 	assert_memory_equal(b.data, connected_line, b.len);
 	p2p_buf_reset(&b);
-	assert_int_equal(tunnel_event_connected(&b, "s", "/ip4/1.2.3.4/tcp/1", 0),
-	                 P2P_OK);
+	assert_int_equal(
+	    tunnel_event_connected(&b, "s", "/ip4/1.2.3.4/tcp/1", 0, TUNNEL_PATH_RELAYED),
+	    P2P_OK);
 	j = take_line(&b);
 	assert_string_equal(str(j, "addr"), "/ip4/1.2.3.4/tcp/1");
+	assert_string_equal(str(j, "path"), "relayed");
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "port"));
 	cJSON_Delete(j);
+
+	assert_int_equal(
+	    tunnel_event_path(&b, "s", TUNNEL_PATH_DIRECT, "/ip4/1.2.3.4/tcp/2"), P2P_OK);
+	j = take_line(&b);
+	assert_string_equal(str(j, "action"), "PATH");
+	assert_string_equal(str(j, "session_id"), "s");
+	assert_string_equal(str(j, "path"), "direct");
+	assert_string_equal(str(j, "addr"), "/ip4/1.2.3.4/tcp/2");
+	cJSON_Delete(j);
+	assert_int_equal(tunnel_event_path(&b, "s", NULL, NULL), P2P_EINVAL);
 
 	assert_int_equal(tunnel_event_disconnect(&b, "s", NULL), P2P_OK);
 	j = take_line(&b);
@@ -211,8 +224,8 @@ static void test_events(void **state)
 	p2p_buf_reset(&b);
 
 	tunnel_session_info s[2] = {
-	    {"peer-a", "/ip4/127.0.0.1/tcp/1", 3, UINT64_MAX, 42},
-	    {"peer-b", NULL, 0, 0, 0},
+	    {"peer-a", "/ip4/127.0.0.1/tcp/1", "direct", 3, UINT64_MAX, 42},
+	    {"peer-b", NULL, NULL, 0, 0, 0},
 	};
 	assert_int_equal(tunnel_event_list(&b, s, 2, false), P2P_OK);
 	static const char short_list[] =
@@ -231,6 +244,7 @@ static void test_events(void **state)
 	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "details"), 0);
 	assert_string_equal(str(first, "session_id"), "peer-a");
 	assert_string_equal(str(first, "addr"), "/ip4/127.0.0.1/tcp/1");
+	assert_string_equal(str(first, "path"), "direct");
 	assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "streams")->valueint, 3);
 	cJSON_Delete(j);
 
@@ -262,12 +276,131 @@ static void test_event_escaping(void **state)
 	p2p_buf_free(&b);
 }
 
+static uint64_t num(const cJSON *obj, const char *key)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	assert_true(cJSON_IsNumber(item));
+	return (uint64_t)item->valuedouble;
+}
+
+/* The relay service's events: RELAY, RESERVED, UNRESERVED, CIRCUIT (open
+ * and closed), a refusal as ERROR, and its LIST. */
+static void test_relay_events(void **state)
+{
+	p2p_buf b;
+	p2p_buf_init(&b);
+
+	const char *addrs[] = {"/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWR"};
+	assert_int_equal(tunnel_event_relay(&b, "12D3KooWR", addrs, 1), P2P_OK);
+	static const char relay_line[] =
+	    "{\"action\":\"RELAY\",\"peer_id\":\"12D3KooWR\",\"addrs\":[\"/ip4/192.0.2.1/"
+	    "tcp/4001/p2p/12D3KooWR\"]}\n";
+	assert_int_equal(b.len, strlen(relay_line));
+	assert_memory_equal(b.data, relay_line, b.len);
+	p2p_buf_reset(&b);
+
+	assert_int_equal(tunnel_event_reserved(&b, "peer-a", "/ip4/127.0.0.1/tcp/5",
+	                                       1700000000, false),
+	                 P2P_OK);
+	static const char reserved_line[] =
+	    "{\"action\":\"RESERVED\",\"peer_id\":\"peer-a\",\"addr\":\"/ip4/127.0.0.1/"
+	    "tcp/5\",\"expire\":1700000000,\"refresh\":false}\n";
+	assert_int_equal(b.len, strlen(reserved_line));
+	assert_memory_equal(b.data, reserved_line, b.len);
+	p2p_buf_reset(&b);
+	assert_int_equal(tunnel_event_reserved(&b, "peer-a", NULL, 1, true), P2P_OK);
+	cJSON *j = take_line(&b);
+	assert_null(cJSON_GetObjectItemCaseSensitive(j, "addr"));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "refresh")));
+	cJSON_Delete(j);
+
+	assert_int_equal(tunnel_event_unreserved(&b, "peer-a", "expired"), P2P_OK);
+	static const char unreserved_line[] =
+	    "{\"action\":\"UNRESERVED\",\"peer_id\":\"peer-a\",\"reason\":\"expired\"}\n";
+	assert_int_equal(b.len, strlen(unreserved_line));
+	assert_memory_equal(b.data, unreserved_line, b.len);
+	p2p_buf_reset(&b);
+
+	tunnel_relay_circuit_info c = {"peer-b", "peer-a", UINT64_MAX - 7, 7};
+	assert_int_equal(tunnel_event_circuit(&b, &c, NULL), P2P_OK);
+	static const char open_line[] =
+	    "{\"action\":\"CIRCUIT\",\"state\":\"open\",\"src\":"
+	    "\"peer-b\",\"dst\":\"peer-a\"}\n";
+	assert_int_equal(b.len, strlen(open_line));
+	assert_memory_equal(b.data, open_line, b.len);
+	p2p_buf_reset(&b);
+	assert_int_equal(tunnel_event_circuit(&b, &c, "data limit"), P2P_OK);
+	/* bytes is the sum, exact in 64 bits. */
+	assert_non_null(strstr((const char *)b.data, "\"bytes\":18446744073709551615"));
+	assert_non_null(
+	    strstr((const char *)b.data, "\"bytes_to_dst\":18446744073709551608"));
+	j = take_line(&b);
+	assert_string_equal(str(j, "state"), "closed");
+	assert_string_equal(str(j, "reason"), "data limit");
+	assert_int_equal(num(j, "bytes_to_src"), 7);
+	cJSON_Delete(j);
+
+	assert_int_equal(tunnel_event_refused(&b, "refused RESERVE from peer-b", "peer-b",
+	                                      "RESERVE", 202, NULL),
+	                 P2P_OK);
+	static const char refused_line[] =
+	    "{\"action\":\"ERROR\",\"error\":\"refused RESERVE from peer-b\",\"peer_id\":"
+	    "\"peer-b\",\"request\":\"RESERVE\",\"status\":202}\n";
+	assert_int_equal(b.len, strlen(refused_line));
+	assert_memory_equal(b.data, refused_line, b.len);
+	p2p_buf_reset(&b);
+	assert_int_equal(tunnel_event_refused(&b, "x", "peer-b", NULL, 0, "peer-a"),
+	                 P2P_OK);
+	j = take_line(&b);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "request")));
+	assert_string_equal(str(j, "dst"), "peer-a");
+	cJSON_Delete(j);
+
+	tunnel_relay_stats_info st = {3, 2, 1, 1000};
+	assert_int_equal(tunnel_event_relay_list(&b, NULL, 0, NULL, 0, &st), P2P_OK);
+	static const char empty_list[] =
+	    "{\"action\":\"LIST\",\"reservations\":[],\"circuits\":[],\"stats\":{"
+	    "\"reservations\":3,\"circuits\":2,\"refused\":1,\"bytes\":1000}}\n";
+	assert_int_equal(b.len, strlen(empty_list));
+	assert_memory_equal(b.data, empty_list, b.len);
+	p2p_buf_reset(&b);
+	tunnel_relay_rsvp_info r[2] = {{"peer-a", "/ip4/127.0.0.1/tcp/5", 99},
+	                               {"peer-c", NULL, 100}};
+	tunnel_relay_circuit_info cs[1] = {{"peer-b", "peer-a", 10, 20}};
+	assert_int_equal(tunnel_event_relay_list(&b, r, 2, cs, 1, &st), P2P_OK);
+	j = take_line(&b);
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "reservations");
+	assert_int_equal(cJSON_GetArraySize(rs), 2);
+	assert_string_equal(str(cJSON_GetArrayItem(rs, 0), "addr"),
+	                    "/ip4/127.0.0.1/tcp/5");
+	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rs, 1), "addr"));
+	assert_int_equal(num(cJSON_GetArrayItem(rs, 1), "expire"), 100);
+	const cJSON *c0 =
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "circuits"), 0);
+	assert_string_equal(str(c0, "src"), "peer-b");
+	assert_int_equal(num(c0, "bytes"), 30);
+	assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(j, "stats"), "refused"), 1);
+	cJSON_Delete(j);
+
+	/* Required members. */
+	assert_int_equal(tunnel_event_relay(&b, NULL, NULL, 0), P2P_EINVAL);
+	assert_int_equal(tunnel_event_reserved(&b, NULL, NULL, 0, false), P2P_EINVAL);
+	assert_int_equal(tunnel_event_unreserved(&b, "p", NULL), P2P_EINVAL);
+	tunnel_relay_circuit_info bad = {"p", NULL, 0, 0};
+	assert_int_equal(tunnel_event_circuit(&b, &bad, NULL), P2P_EINVAL);
+	assert_int_equal(tunnel_event_refused(&b, NULL, "p", NULL, 0, NULL), P2P_EINVAL);
+	assert_int_equal(tunnel_event_relay_list(&b, NULL, 0, NULL, 0, NULL), P2P_EINVAL);
+	assert_int_equal(tunnel_event_relay_list(&b, NULL, 1, NULL, 0, &st), P2P_EINVAL);
+	assert_int_equal(b.len, 0);
+	p2p_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_commands),  cmocka_unit_test(test_bad_commands),
 	    cmocka_unit_test(test_line_limit),     cmocka_unit_test(test_events),
-	    cmocka_unit_test(test_event_escaping),
+	    cmocka_unit_test(test_event_escaping), cmocka_unit_test(test_relay_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

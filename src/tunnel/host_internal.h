@@ -1,0 +1,73 @@
+/* The host role's state, shared by its files: app_host.c (sessions,
+ * tunnels, control, set-up) and host_token.c (the token, its secret and
+ * the relays whose addresses go into it). Not for the other roles. */
+#ifndef TUNNEL_HOST_INTERNAL_H
+#define TUNNEL_HOST_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "p2p/relay.h"
+#include "tunnel/acl.h"
+#include "tunnel/app.h"
+#include "tunnel/fwd_tcp.h"
+#include "tunnel/fwd_udp.h"
+#include "tunnel/token.h"
+
+#define HOST_ADDR_TEXT_MAX 256
+/* With -relay, the first TOKEN waits until every relay answered once (its
+ * reservation made or refused), at most this long, so that the token a
+ * user copies first already carries the relay addresses. */
+#define HOST_FIRST_TOKEN_WAIT_MS 10000
+
+/* One client peer that passed the header check at least once. */
+typedef struct host_session {
+	p2p_peerid peer;
+	char id[P2P_PEERID_STR_MAX];
+	char addr[HOST_ADDR_TEXT_MAX];
+	const char *path; /* TUNNEL_PATH_*, of the connection it came over */
+	uint32_t streams;
+	uint64_t bytes_in, bytes_out; /* of the tunnels that ended */
+	struct host_session *next;
+} host_session;
+
+typedef struct host_app {
+	tunnel_app app; /* first: the role hooks get &app */
+	tunnel_token token;
+	struct sockaddr_storage target;
+	char target_text[HOST_ADDR_TEXT_MAX];
+	tunnel_acl acl;
+	host_session *sessions;
+	size_t n_sessions;
+	tunnel_tcp_fwd *fwds;   /* live TCP tunnels */
+	tunnel_udp_flow *flows; /* live UDP flows */
+	size_t n_flows;
+	uv_timer_t sweep_timer; /* expires idle UDP flows and stuck tunnels */
+	bool timer_on;
+	/* -relay: reservations kept on the relays, whose circuit addresses go
+	 * into the token. */
+	p2p_relay_keeper *keeper;
+	size_t relays_answered; /* relays that gave a first answer */
+	bool token_printed;
+	uv_timer_t token_timer; /* HOST_FIRST_TOKEN_WAIT_MS */
+	bool token_timer_on;
+} host_app;
+
+/* Loads the token's secret from beside the key file (host.key ->
+ * host.secret), or stores the fresh one already in secret there, so that
+ * the token survives restarts. */
+int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN]);
+/* Builds the token's addresses afresh (direct, relays', loopback), has
+ * identify advertise them and prints the TOKEN event. 0, or an exit
+ * status after an ERROR event. */
+int host_token_print(host_app *ha);
+/* -relay: reserves on each relay; the first TOKEN waits for their answers
+ * (then a new TOKEN follows every change of the relay addresses). 0 or an
+ * exit status after an ERROR event. */
+int host_relays_start(host_app *ha, const tunnel_opts *o);
+/* Stops keeping reservations (the host is closing). */
+void host_relays_stop(host_app *ha);
+
+#endif
