@@ -14,6 +14,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 lab_need_root
+# Say where errexit struck: a silent exit is no help.
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 
 : "${BUILD_DIR:?BUILD_DIR must name the build directory}"
 : "${SRC_DIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
