@@ -12,8 +12,12 @@
  * calls, and fewer 64 KiB Noise frames split across two reads (the Noise
  * layer copies those). It goes back to the small one after
  * TCP_READ_SHRINK_AFTER reads in a row that would have fit in it, so idle
- * connections stay small. */
+ * connections stay small. The small one is allocated for a read and let
+ * go after one of less than TCP_READ_KEEP bytes: an idle connection (a
+ * relay holds thousands) then holds no read buffer at all, and one that
+ * only trickles pays a malloc per read. */
 #define TCP_READ_BUF          (64 * 1024)
+#define TCP_READ_KEEP         (16 * 1024)
 #define TCP_READ_BUF_MAX      (1024 * 1024)
 #define TCP_READ_SHRINK_AFTER 16
 /* How long a closed pipe may still try to send what is queued (a GoAway,
@@ -34,7 +38,7 @@ typedef struct tcp_pipe {
 	uint8_t *big;       /* the larger read buffer, or NULL */
 	size_t big_cap;     /* its size */
 	unsigned small_run; /* reads in a row that fit in rbuf */
-	uint8_t rbuf[TCP_READ_BUF];
+	uint8_t *rbuf;      /* TCP_READ_BUF bytes while reads come, or NULL */
 } tcp_pipe;
 
 /* A write request owns the bytes it writes (moved in, freed when done). */
@@ -132,10 +136,14 @@ static size_t tcp_queued_op(const p2p_pipe *p)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	tcp_pipe *tp = h->data;
-	if (tp->big != NULL)
+	if (tp->big != NULL) {
 		*buf = uv_buf_init((char *)tp->big, (unsigned)tp->big_cap);
-	else
-		*buf = uv_buf_init((char *)tp->rbuf, sizeof(tp->rbuf));
+		return;
+	}
+	if (tp->rbuf == NULL)
+		tp->rbuf = malloc(TCP_READ_BUF);
+	/* NULL: libuv reports UV_ENOBUFS to on_read, which fails the pipe. */
+	*buf = uv_buf_init((char *)tp->rbuf, tp->rbuf ? TCP_READ_BUF : 0);
 }
 
 /* Sizes the next read's buffer after this one (see TCP_READ_BUF). */
@@ -181,6 +189,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			tp->base.cb.on_read(&tp->base, (const uint8_t *)buf->base,
 			                    (size_t)nread, tp->base.user);
 		adapt_read_buf(tp, (size_t)nread, buf->len);
+		if (tp->big == NULL && (size_t)nread < TCP_READ_KEEP) {
+			free(tp->rbuf);
+			tp->rbuf = NULL;
+		}
 	} else if (nread == UV_EOF) {
 		uv_read_stop(s);
 		if (tp->base.cb.on_eof)
@@ -236,6 +248,7 @@ static void on_pipe_closed(uv_handle_t *h)
 	p2p_buf_free(&tp->base.local_addr);
 	p2p_buf_free(&tp->base.remote_addr);
 	free(tp->big);
+	free(tp->rbuf);
 	free(tp);
 }
 

@@ -108,6 +108,15 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 	p2p_host_config_init(&cfg);
 	cfg.log = app->log;
 	cfg.max_streams_per_conn = TUNNEL_MAX_STREAMS_PER_CONN;
+	if (o->role == TUNNEL_ROLE_RELAY) {
+		/* Each circuit's source holds a connection to us, and each
+		 * reserving peer one more: the host's default cap would refuse
+		 * circuits long before -max-circuits does. */
+		uint64_t want = o->relay_opts.max_reservations +
+		                o->relay_opts.max_circuits + TUNNEL_RELAY_SPARE_CONNS;
+		if (want > P2P_HOST_MAX_CONNS)
+			cfg.max_conns = want > UINT32_MAX ? UINT32_MAX : (uint32_t)want;
+	}
 	rc = p2p_host_new(&app->host, loop, app->key, &cfg);
 	if (rc < 0) {
 		tunnel_emit_error(app->events, "cannot start the libp2p host: %s",

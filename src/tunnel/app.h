@@ -24,6 +24,9 @@
 /* Streams on one libp2p connection: each tunneled TCP connection or UDP
  * flow is one, and a client may well hold a thousand. */
 #define TUNNEL_MAX_STREAMS_PER_CONN 4096
+/* A relay's connections beyond one per reservation and per circuit:
+ * peers that only identify or ping, dials in flight. */
+#define TUNNEL_RELAY_SPARE_CONNS 64
 
 typedef struct tunnel_app tunnel_app;
 
