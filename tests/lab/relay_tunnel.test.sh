@@ -14,7 +14,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 lab_need_root
-# Say where errexit struck: a silent exit is no help.
+# Say where errexit struck, in functions too: a silent exit is no help.
+set -E
 trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 
 : "${BUILD_DIR:?BUILD_DIR must name the build directory}"
