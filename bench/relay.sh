@@ -174,7 +174,7 @@ start_host() {
 	HOST_PID=$LAST_PID
 	TOKEN=$(helper event "$TMP/$name.out" TOKEN token "$START_WAIT_S") ||
 		die "the host $name printed no TOKEN"
-	RTOKEN=$(helper relayed-token "$TOKEN") ||
+	RTOKEN=$(python3 "$ROOT/tests/e2e/tunnel_helper.py" relayed-token "$TOKEN") ||
 		die "the host $name's token has no relay address (no reservation?)"
 }
 # start_client NAME TOKEN WANT_PATH: a client; sets CLIENT_PID and PORT.

@@ -21,7 +21,6 @@
   event FILE ACTION KEY SECS
                          wait for a JSON line with that "action" in FILE;
                          print its KEY (a list: one element a line)
-  relayed-token TOKEN    print TOKEN with only its /p2p-circuit addresses
                          (bench/relay.sh: forces the client through the relay)
   http PORTFILE          serve: read a request up to its blank line, answer a
                          tiny HTTP/1.0 200 and close (one connection at a time)
@@ -270,118 +269,6 @@ def event(path, action, key, secs):
     return 1
 
 
-# --- tunnel tokens (proto/tunnel.proto: base64 of 0x02 + a Token message) ---
-
-TOKEN_VERSION = 2
-TOKEN_ADDRS_FIELD = 3
-MA_P2P_CIRCUIT = 0x0122  # multiaddr code of /p2p-circuit (varint a2 02)
-# Multiaddr value sizes in bytes (multiformats/multiaddr protocols.csv);
-# -1: a varint length then the value. Codes not listed have no value.
-MA_SIZES = {4: 4, 6: 2, 33: 2, 41: 16, 42: -1, 43: 1, 53: -1, 54: -1, 55: -1,
-            56: -1, 132: 2, 273: 2, 400: -1, 421: -1, 449: -1, 466: -1,
-            481: -1, 777: 8}
-MA_NO_VALUE = {275, 276, 280, 281, 290, 301, 302, 443, 448, 454, 460, 461,
-               465, 477, 478, 480}
-
-
-def read_varint(b, i):
-    v = shift = 0
-    while True:
-        if i >= len(b):
-            raise ValueError("truncated varint")
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            return v, i
-
-
-def write_varint(v):
-    out = bytearray()
-    while True:
-        c = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(c | 0x80)
-        else:
-            out.append(c)
-            return bytes(out)
-
-
-def pb_fields(msg):
-    """The fields of a protobuf message as (number, wire type, raw bytes of the
-    whole field, value), in order; value is an int or the payload bytes."""
-    i = 0
-    while i < len(msg):
-        start = i
-        key, i = read_varint(msg, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            val, i = read_varint(msg, i)
-        elif wt == 2:
-            n, i = read_varint(msg, i)
-            if i + n > len(msg):
-                raise ValueError("truncated field")
-            val, i = msg[i:i + n], i + n
-        elif wt == 1:
-            val, i = msg[i:i + 8], i + 8
-        elif wt == 5:
-            val, i = msg[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wt}")
-        yield num, wt, msg[start:i], val
-
-
-def ma_codes(addr):
-    """The protocol codes of a binary multiaddr."""
-    i, codes = 0, []
-    while i < len(addr):
-        code, i = read_varint(addr, i)
-        codes.append(code)
-        size = MA_SIZES.get(code)
-        if size is None:
-            if code not in MA_NO_VALUE:
-                raise ValueError(f"unknown multiaddr code {code}")
-            size = 0
-        elif size < 0:
-            size, i = read_varint(addr, i)
-        i += size
-    return codes
-
-
-def is_circuit(addr):
-    try:
-        return MA_P2P_CIRCUIT in ma_codes(addr)
-    except ValueError:  # a code we do not know: look for the bytes a2 02
-        return write_varint(MA_P2P_CIRCUIT) in addr
-
-
-def relayed_token(token):
-    import base64
-    urlsafe = "-" in token or "_" in token
-    padded = token + "=" * (-len(token) % 4)
-    raw = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(padded)
-    if not raw or raw[0] != TOKEN_VERSION:
-        print("relayed-token: not a version 2 token", file=sys.stderr)
-        return 1
-    out, kept = bytearray([TOKEN_VERSION]), 0
-    for num, wt, field, val in pb_fields(raw[1:]):
-        if num == TOKEN_ADDRS_FIELD and wt == 2:
-            if not is_circuit(val):
-                continue
-            kept += 1
-        out += field  # every other field exactly as it was
-    if kept == 0:
-        print("relayed-token: the token has no /p2p-circuit address", file=sys.stderr)
-        return 1
-    enc = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(bytes(out)).decode()
-    if not token.endswith("="):
-        enc = enc.rstrip("=")
-    print(enc)
-    return 0
-
-
 # --- time to first byte -------------------------------------------------------
 
 HTTP_ANSWER = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
@@ -486,8 +373,6 @@ def main(argv):
         return wait_listen(int(args[0]), float(args[1]))
     if cmd == "event":
         return event(args[0], args[1], args[2], float(args[3]))
-    if cmd == "relayed-token":
-        return relayed_token(args[0])
     if cmd == "http":
         return http(args[0])
     if cmd == "ttfb":
