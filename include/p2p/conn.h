@@ -27,6 +27,24 @@
  * sender: on loopback 4 MiB is no more than the two socket buffers hold,
  * and the sender waited for window updates every 2 MiB. */
 #define P2P_CONN_MAX_WINDOW (16 * 1024 * 1024)
+/* Output waiting for the peer (queued on the pipe, or ready to go to it)
+ * above which the connection stops reading the peer, until the output has
+ * drained to the pipe's high-water mark (P2P_PIPE_HIGH_WATER, pipe.h).
+ * Our own writers already stop at the high-water mark (plus at most a
+ * chunk), so only what the peer's input makes us send gets this far: ping
+ * answers, refusals of its streams, acknowledgements. A peer that sends
+ * without reading is then simply not read, and TCP's flow control stops
+ * it, instead of our answers piling up to P2P_PIPE_MAX_QUEUED. Twice the
+ * high-water mark: a bulk transfer both ways never pauses reading. */
+#define P2P_CONN_READ_PAUSE (3 * 1024 * 1024)
+/* A connection whose queued output makes no progress for this long (the
+ * peer takes not a byte) is closed with P2P_ETIMEDOUT, so a peer that
+ * stops reading cannot hold our memory and a connection slot for good.
+ * Progress is any drop of the pipe's queued bytes; the TCP pipe counts
+ * them to the byte (a partial write counts), so a slow link that takes a
+ * little is not a stall. Checked on the connection's tick (about once a
+ * second). */
+#define P2P_CONN_WRITE_STALL_MS 30000
 
 typedef enum p2p_direction {
 	P2P_DIR_INBOUND = 0,  /* the peer dialed us */

@@ -18,18 +18,37 @@
 
 #include "p2p/buf.h"
 
-#define P2P_YAMUX_PROTOCOL "/yamux/1.0.0"
-#define P2P_YAMUX_INITIAL_WINDOW (256 * 1024)   /* the spec's initial window */
-#define P2P_YAMUX_MAX_WINDOW (16 * 1024 * 1024) /* largest window we grant */
-#define P2P_YAMUX_MAX_STREAMS 1024              /* default open streams per session */
-#define P2P_YAMUX_MAX_FRAME (256 * 1024)        /* largest data frame we send */
+#define P2P_YAMUX_PROTOCOL       "/yamux/1.0.0"
+#define P2P_YAMUX_INITIAL_WINDOW (256 * 1024)       /* the spec's initial window */
+#define P2P_YAMUX_MAX_WINDOW     (16 * 1024 * 1024) /* largest window we grant */
+#define P2P_YAMUX_MAX_STREAMS    1024               /* default open streams per session */
+#define P2P_YAMUX_MAX_FRAME      (256 * 1024)       /* largest data frame we send */
+/* Ping answers (PING|ACK) one call to p2p_yamux_recv queues at most; the
+ * peer's other pings in that input go unanswered (counted in
+ * pings_dropped). An answer is output the peer may never read, and the
+ * caller drains the output after each recv, so this bounds what a ping
+ * flood makes us hold. One is enough for a peer measuring its round
+ * trip, which waits for each answer. */
+#define P2P_YAMUX_MAX_PENDING_PINGS 16
 
 /* GoAway codes */
-#define P2P_YAMUX_GOAWAY_NORMAL 0
+#define P2P_YAMUX_GOAWAY_NORMAL   0
 #define P2P_YAMUX_GOAWAY_PROTOCOL 1
 #define P2P_YAMUX_GOAWAY_INTERNAL 2
 
 typedef struct p2p_yamux p2p_yamux;
+
+/* What the peer sent that we refused or ignored, for the caller to report;
+ * counted since p2p_yamux_new. */
+typedef struct p2p_yamux_stats {
+	uint64_t pings_answered;
+	uint64_t pings_dropped;   /* over P2P_YAMUX_MAX_PENDING_PINGS in one recv */
+	uint64_t streams_refused; /* SYNs answered with RST (limit, go-away, on_open) */
+	/* Window updates and data frames (not SYN) for IDs that are not open:
+	 * ignored, as the spec allows for streams closed while frames were in
+	 * flight. Each costs a bounded search and allocates nothing. */
+	uint64_t unknown_stream_frames;
+} p2p_yamux_stats;
 
 /* Callbacks run from inside p2p_yamux_recv (and on_closed also from close
  * and reset calls); they may call any p2p_yamux function on the session,
@@ -41,7 +60,7 @@ typedef struct p2p_yamux_callbacks {
 	/* The peer acknowledged a stream we opened. */
 	void (*on_ack)(p2p_yamux *y, uint32_t id, void *stream_user, void *user);
 	void (*on_data)(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t len,
-			void *stream_user, void *user);
+	                void *stream_user, void *user);
 	/* The peer will send no more on this stream (FIN). */
 	void (*on_fin)(p2p_yamux *y, uint32_t id, void *stream_user, void *user);
 	/* The peer reset the stream; on_closed follows. */
@@ -57,14 +76,14 @@ typedef struct p2p_yamux_callbacks {
 } p2p_yamux_callbacks;
 
 typedef struct p2p_yamux_config {
-	uint32_t max_streams;    /* 0: P2P_YAMUX_MAX_STREAMS */
-	uint32_t max_window;     /* 0: P2P_YAMUX_MAX_WINDOW; the window grows up to this */
+	uint32_t max_streams; /* 0: P2P_YAMUX_MAX_STREAMS */
+	uint32_t max_window;  /* 0: P2P_YAMUX_MAX_WINDOW; the window grows up to this */
 } p2p_yamux_config;
 
 /* is_client: we dialed (our stream IDs are odd). cb is copied; cfg may be
  * NULL for the defaults. */
 int p2p_yamux_new(p2p_yamux **out, bool is_client, const p2p_yamux_callbacks *cb,
-		  void *user, const p2p_yamux_config *cfg);
+                  void *user, const p2p_yamux_config *cfg);
 /* Streams still open get on_closed (calls made from it fail). */
 void p2p_yamux_free(p2p_yamux *y);
 
@@ -84,13 +103,13 @@ ssize_t p2p_yamux_write(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t l
  * The peer must get head, then payload. It must not call into the
  * session. Returns 0, or a negative code, which kills the session. */
 typedef int (*p2p_yamux_frame_sink)(const uint8_t *head, size_t head_len,
-				    const uint8_t *payload, size_t len, void *ctx);
+                                    const uint8_t *payload, size_t len, void *ctx);
 /* Like p2p_yamux_write, but the payload is never copied into the output:
  * each data frame goes to sink with the queued output before it, which
  * leaves p2p_yamux_output() empty. Returns how many bytes went (0 when the
  * window is shut), or an error as p2p_yamux_write does, or sink's. */
 ssize_t p2p_yamux_write_to(p2p_yamux *y, uint32_t id, const uint8_t *data, size_t len,
-			   p2p_yamux_frame_sink sink, void *ctx);
+                           p2p_yamux_frame_sink sink, void *ctx);
 /* The application has taken n bytes delivered by on_data; may send a
  * window update. */
 int p2p_yamux_consume(p2p_yamux *y, uint32_t id, size_t n);
@@ -108,6 +127,7 @@ int p2p_yamux_ping(p2p_yamux *y, uint32_t opaque);
 /* Tell the peer we open no more streams and accept no more. */
 int p2p_yamux_go_away(p2p_yamux *y, uint32_t code);
 bool p2p_yamux_is_dead(const p2p_yamux *y);
+void p2p_yamux_get_stats(const p2p_yamux *y, p2p_yamux_stats *out);
 
 /* Frames for the peer; the caller drains them. */
 p2p_buf *p2p_yamux_output(p2p_yamux *y);

@@ -39,6 +39,10 @@ struct p2p_yamux {
 	int err; /* nonzero: the session is dead, and this is why */
 	bool local_go_away, remote_go_away;
 	bool in_recv; /* recv is not reentrant */
+	/* Ping answers queued by this p2p_yamux_recv call: a peer's batch of
+	 * pings gets at most P2P_YAMUX_MAX_PENDING_PINGS of them. */
+	uint32_t pongs_this_recv;
+	p2p_yamux_stats stats;
 
 	/* The frame being parsed: its header, while unfinished, and for a data
 	 * frame the payload bytes still to come. */
@@ -198,26 +202,17 @@ void p2p_yamux_free(p2p_yamux *y)
 	/* Calls made from on_closed below find a dead session. */
 	if (y->err == 0)
 		y->err = P2P_ECLOSED;
-	size_t n = y->streams.count, k = 0;
-	yamux_stream **all = n ? malloc(n * sizeof(*all)) : NULL;
-	for (size_t i = 0; y->streams.slots && i <= y->streams.mask; i++) {
-		yamux_stream *s = y->streams.slots[i];
-		if (s == NULL)
-			continue;
-		y->streams.slots[i] = NULL;
-		if (all != NULL)
-			all[k++] = s;
-		else
-			free(s); /* no memory to tell the application: just free */
-	}
-	y->streams.count = 0;
-	for (size_t i = 0; i < k; i++) {
+	/* Take the streams out of the table first: on_closed may look them
+	 * up, and must find none. */
+	yamux_streams all = y->streams;
+	yamux_streams_init(&y->streams);
+	for (size_t i = 0; i < all.count; i++) {
+		yamux_stream *s = all.streams[i];
 		if (y->cb.on_closed)
-			y->cb.on_closed(y, all[i]->id, all[i]->user, y->user);
-		free(all[i]);
+			y->cb.on_closed(y, s->id, s->user, y->user);
+		free(s);
 	}
-	free(all);
-	yamux_streams_free(&y->streams);
+	yamux_streams_free(&all);
 	p2p_buf_free(&y->out);
 	free(y);
 }
@@ -254,8 +249,10 @@ static int incoming_stream(p2p_yamux *y, uint32_t id)
 	bool peer_parity = (id & 1) == (y->is_client ? 0 : 1);
 	if (id == 0 || !peer_parity || find(y, id) != NULL)
 		return P2P_EPROTO;
-	if (y->local_go_away || y->n_inbound >= y->max_streams)
+	if (y->local_go_away || y->n_inbound >= y->max_streams) {
+		y->stats.streams_refused++;
 		return emit(y, TYPE_WINDOW_UPDATE, FLAG_RST, id, 0, NULL);
+	}
 	yamux_stream *s = stream_new(y, id, false);
 	if (s == NULL) {
 		y->err = P2P_ENOMEM;
@@ -267,6 +264,7 @@ static int incoming_stream(p2p_yamux *y, uint32_t id)
 		return y->err ? y->err : P2P_OK; /* reset from inside on_open */
 	if (accept < 0) {
 		free(stream_unlink(y, id));
+		y->stats.streams_refused++;
 		return emit(y, TYPE_WINDOW_UPDATE, FLAG_RST, id, 0, NULL);
 	}
 	if (s->ack_pending)
@@ -295,10 +293,16 @@ static int stream_frame(p2p_yamux *y, uint8_t type, uint16_t flags, uint32_t id,
 			return rc;
 	}
 	/* Unknown IDs are streams we reset or refused, or that closed while
-	 * frames were in flight: ignore them, as go-yamux does. */
+	 * frames were in flight: ignore them, as go-yamux does. A peer may
+	 * send any number of them; each costs one O(log n) search (see
+	 * yamux_streams.h) and allocates nothing, and a data frame's payload
+	 * is skipped. */
 	yamux_stream *s = find(y, id);
-	if (s == NULL)
+	if (s == NULL) {
+		if (!(flags & FLAG_SYN))
+			y->stats.unknown_stream_frames++;
 		return P2P_OK;
+	}
 	if ((flags & FLAG_ACK) && s->outbound && !s->acked) {
 		s->acked = true;
 		if (y->cb.on_ack)
@@ -329,6 +333,22 @@ static int stream_frame(p2p_yamux *y, uint8_t type, uint16_t flags, uint32_t id,
 	return P2P_OK;
 }
 
+/* Every answer costs us output the peer may never read, and a ping costs
+ * the peer only 12 bytes of input: a batch of pings (one call to recv)
+ * gets a bounded number of answers and the rest are dropped, as go-yamux
+ * drops the replies its small pong queue has no room for. A peer that
+ * measures its round trip waits for each answer, so it never sees a drop. */
+static int answer_ping(p2p_yamux *y, uint32_t opaque)
+{
+	if (y->pongs_this_recv >= P2P_YAMUX_MAX_PENDING_PINGS) {
+		y->stats.pings_dropped++;
+		return P2P_OK;
+	}
+	y->pongs_this_recv++;
+	y->stats.pings_answered++;
+	return emit(y, TYPE_PING, FLAG_ACK, 0, opaque, NULL);
+}
+
 static int on_header(p2p_yamux *y, const uint8_t *h)
 {
 	uint8_t version = h[0], type = h[1];
@@ -345,7 +365,7 @@ static int on_header(p2p_yamux *y, const uint8_t *h)
 	switch (type) {
 	case TYPE_PING:
 		if (flags & FLAG_SYN)
-			return emit(y, TYPE_PING, FLAG_ACK, 0, len, NULL);
+			return answer_ping(y, len);
 		if ((flags & FLAG_ACK) && y->cb.on_pong)
 			y->cb.on_pong(y, len, y->user);
 		return P2P_OK;
@@ -431,6 +451,7 @@ int p2p_yamux_recv(p2p_yamux *y, const uint8_t *in, size_t len)
 	if (y->err != 0)
 		return y->err;
 	y->in_recv = true;
+	y->pongs_this_recv = 0;
 	int rc = parse(y, in, len);
 	y->in_recv = false;
 	if (rc == P2P_EPROTO) {
@@ -673,6 +694,14 @@ int p2p_yamux_go_away(p2p_yamux *y, uint32_t code)
 		return P2P_OK;
 	y->local_go_away = true;
 	return emit(y, TYPE_GO_AWAY, 0, 0, code, NULL);
+}
+
+void p2p_yamux_get_stats(const p2p_yamux *y, p2p_yamux_stats *out)
+{
+	if (y == NULL)
+		memset(out, 0, sizeof(*out));
+	else
+		*out = y->stats;
 }
 
 bool p2p_yamux_is_dead(const p2p_yamux *y)

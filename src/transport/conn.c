@@ -12,6 +12,15 @@ static void conn_release(p2p_conn *c);
 
 _Static_assert(2 * CONN_WRITE_BATCH <= P2P_PIPE_HIGH_WATER,
                "the pipe must hold one batch being written and the next one");
+/* Writers stop once over the high-water mark, having added at most a
+ * chunk and a batch's worth of Noise output: that must not pause reading,
+ * or a bulk transfer both ways would read only between drains. And one
+ * read's worth of answers more must still fit in the pipe. */
+_Static_assert(P2P_CONN_READ_PAUSE >=
+                   P2P_PIPE_HIGH_WATER + STREAM_CHUNK + P2P_NOISE_MAX_FRAME + 4096,
+               "legitimate writes alone must not pause reading");
+_Static_assert(P2P_CONN_READ_PAUSE + 4 * 1024 * 1024 <= P2P_PIPE_MAX_QUEUED,
+               "reading pauses well before the pipe refuses writes");
 
 /* --- sending --- */
 
@@ -22,6 +31,52 @@ bool conn_congested(const p2p_conn *c)
 	size_t unsent = c->yamux ? p2p_yamux_output(c->yamux)->len : 0;
 	unsent += p2p_noise_output(c->noise)->len;
 	return p2p_pipe_queued(c->pipe) + unsent > P2P_PIPE_HIGH_WATER;
+}
+
+/* Everything the peer has not taken: the pipe's queue and what is on its
+ * way there. */
+static size_t conn_output(const p2p_conn *c)
+{
+	size_t n = p2p_pipe_queued(c->pipe) + p2p_noise_output(c->noise)->len;
+	return n + (c->yamux ? p2p_yamux_output(c->yamux)->len : 0);
+}
+
+/* Reading the peer is what makes our output grow past what our writers
+ * queue (answers to its pings and SYNs), so reading stops while the output
+ * is over P2P_CONN_READ_PAUSE and starts again once it has drained to the
+ * high-water mark. Called after every read, on drain, from the idle handle
+ * and on the tick. A peer that sends while we wait is not read: its bytes
+ * wait in the kernel, and TCP stops it. */
+static void conn_check_read(p2p_conn *c)
+{
+	if (c->closing || c->pipe == NULL || c->state != CONN_OPEN)
+		return;
+	size_t out = conn_output(c);
+	if (!c->read_paused && out > P2P_CONN_READ_PAUSE) {
+		if (p2p_pipe_read_stop(c->pipe) < 0)
+			return;
+		c->read_paused = true;
+		c->read_pauses++;
+		p2p_log(
+		    c->log, P2P_LOG_DEBUG,
+		    "conn: %zu bytes wait for the peer: not reading it until they drain",
+		    out);
+	} else if (c->read_paused && out <= P2P_PIPE_HIGH_WATER) {
+		c->read_paused = false;
+		int rc = p2p_pipe_read_start(c->pipe);
+		if (rc < 0)
+			conn_fail(c, rc, "read start");
+	}
+}
+
+/* Looks at the pipe's queue: a decrease since the last look, or an empty
+ * queue, is progress (see out_mark). */
+static void conn_watch_output(p2p_conn *c)
+{
+	size_t q = p2p_pipe_queued(c->pipe);
+	if (q == 0 || q < c->out_mark)
+		c->out_progress_at = uv_now(c->loop);
+	c->out_mark = q;
 }
 
 /* The congestion cleared: let the streams that were held back go on. */
@@ -50,9 +105,13 @@ static void conn_write_out(p2p_conn *c)
 		return;
 	p2p_buf tmp;
 	p2p_buf_move(&tmp, no);
+	conn_watch_output(c);
 	int rc = p2p_pipe_write(c->pipe, &tmp);
-	if (rc < 0)
+	if (rc < 0) {
 		conn_fail(c, rc, "write");
+		return;
+	}
+	c->out_mark = p2p_pipe_queued(c->pipe);
 }
 
 /* Moves yamux frames through Noise towards the pipe. Inside p2p_yamux_recv
@@ -201,10 +260,12 @@ static void conn_yamux_recv(p2p_conn *c, const uint8_t *data, size_t len)
 	 * all: libuv may read many times more before the idle handle runs,
 	 * and a late window update stalls the sender. */
 	conn_flush_mode(c, true);
-	if (rc < 0)
+	if (rc < 0) {
 		conn_fail(c, rc, "yamux");
-	else
-		conn_unblock(c);
+		return;
+	}
+	conn_check_read(c);
+	conn_unblock(c);
 }
 
 void conn_recv(p2p_conn *c, const uint8_t *data, size_t len)
@@ -225,6 +286,20 @@ static void on_tick(uv_timer_t *t)
 	for (p2p_stream *s = c->streams; s != NULL; s = s->next)
 		stream_check_deadline(s, now);
 	conn_flush_mode(c, true);
+	if (c->closing || c->pipe == NULL)
+		return;
+	conn_watch_output(c);
+	if (c->out_mark > 0 && now - c->out_progress_at >= c->write_stall_ms) {
+		conn_fail(c, P2P_ETIMEDOUT,
+		          "the peer has taken none of our output for too long");
+		return;
+	}
+	conn_check_read(c);
+}
+
+void conn_set_write_stall_ms(p2p_conn *c, uint64_t ms)
+{
+	c->write_stall_ms = ms ? ms : P2P_CONN_WRITE_STALL_MS;
 }
 
 void conn_opened(p2p_conn *c, const uint8_t *rest, size_t rest_len)
@@ -237,7 +312,13 @@ void conn_opened(p2p_conn *c, const uint8_t *rest, size_t rest_len)
 		return;
 	}
 	c->state = CONN_OPEN;
-	uint64_t tick = c->negotiate_timeout_ms / 4;
+	c->out_mark = p2p_pipe_queued(c->pipe);
+	c->out_progress_at = uv_now(c->loop);
+	/* The tick checks both deadlines, four times within the shorter. */
+	uint64_t shortest = c->negotiate_timeout_ms < c->write_stall_ms
+	                        ? c->negotiate_timeout_ms
+	                        : c->write_stall_ms;
+	uint64_t tick = shortest / 4;
 	tick = tick > CONN_TICK_MS ? CONN_TICK_MS : tick < 10 ? 10 : tick;
 	uv_timer_start(&c->timer, on_tick, tick, tick);
 	p2p_upgrade_cb done = c->done;
@@ -277,8 +358,12 @@ static void on_pipe_error(p2p_pipe *p, int err, void *user)
 static void on_pipe_drain(p2p_pipe *p, void *user)
 {
 	p2p_conn *c = user;
-	if (c->state == CONN_OPEN)
-		conn_unblock(c);
+	if (c->state != CONN_OPEN)
+		return;
+	conn_watch_output(c);
+	/* Reading first: the writers woken next may fill the queue again. */
+	conn_check_read(c);
+	conn_unblock(c);
 }
 
 static void on_pipe_close(p2p_pipe *p, void *user)
@@ -322,6 +407,7 @@ static void on_idle(uv_idle_t *h)
 	/* The pipe's drain only fires after its own queue went over the
 	 * high-water mark; congestion that was partly Noise output waiting
 	 * for this flush clears here instead. */
+	conn_check_read(c);
 	conn_unblock(c);
 }
 
@@ -447,6 +533,7 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 	c->negotiate_timeout_ms = cfg->negotiate_timeout_ms
 	                              ? cfg->negotiate_timeout_ms
 	                              : P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
+	c->write_stall_ms = P2P_CONN_WRITE_STALL_MS;
 	if (cb)
 		c->cb = *cb;
 	c->user = user;

@@ -77,6 +77,7 @@ struct p2p_conn {
 	p2p_direction direction;
 	uint32_t max_streams;
 	uint64_t negotiate_timeout_ms;
+	uint64_t write_stall_ms; /* P2P_CONN_WRITE_STALL_MS unless a test sets it */
 	bool limited;
 
 	enum conn_state state;
@@ -101,6 +102,15 @@ struct p2p_conn {
 	int in_recv;     /* inside p2p_yamux_recv: output is flushed after */
 	bool blocked;    /* a stream waits for the congestion to clear */
 	bool flush_owed; /* Noise output waits for the idle handle */
+	/* Reading is paused while our output is over P2P_CONN_READ_PAUSE. */
+	bool read_paused;
+	uint64_t read_pauses; /* how often, for tests and reports */
+	/* Write progress: the pipe's queue as we last saw it, and when it
+	 * last went down (or was empty). Only we add to that queue, and we
+	 * look right before every addition, so a decrease means bytes went
+	 * out. */
+	size_t out_mark;
+	uint64_t out_progress_at; /* uv_now() time */
 	bool closing;
 	bool torn_down;
 	int close_err;
@@ -114,6 +124,9 @@ ssize_t conn_write_stream(p2p_conn *c, uint32_t id, const uint8_t *data, size_t 
 void conn_schedule(p2p_conn *c);
 /* Too much is queued for the pipe (or waiting in yamux to go to it). */
 bool conn_congested(const p2p_conn *c);
+/* Closes the connection once its queued output has made no progress for
+ * ms (0: P2P_CONN_WRITE_STALL_MS); for tests, before it is open. */
+void conn_set_write_stall_ms(p2p_conn *c, uint64_t ms);
 /* Logs why and closes the connection. */
 void conn_fail(p2p_conn *c, int err, const char *why);
 /* The handshake is over: start yamux and report the connection. */

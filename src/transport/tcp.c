@@ -128,9 +128,15 @@ static int tcp_write_op(p2p_pipe *p, p2p_buf *data)
 	return P2P_OK;
 }
 
+/* What is still to be written to the socket, to the byte: libuv counts a
+ * partial write at once, where `queued` waits for the whole request (up to
+ * a 768 KiB batch). On a slow link that difference is what tells a write
+ * making progress from one that stalled (conn.c's stall timeout). */
 static size_t tcp_queued_op(const p2p_pipe *p)
 {
-	return ((const tcp_pipe *)p)->queued;
+	const tcp_pipe *tp = (const tcp_pipe *)p;
+	size_t unsent = tp->handle.write_queue_size;
+	return unsent < tp->queued ? unsent : tp->queued;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

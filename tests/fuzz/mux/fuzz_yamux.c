@@ -136,10 +136,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t n = (size_t)(c & 0x7f) + 1;
 			if (n > size - pos)
 				n = size - pos;
+			p2p_yamux_stats before, after;
+			p2p_yamux_get_stats(y, &before);
 			int rc = p2p_yamux_recv(y, data + pos, n);
 			pos += n;
 			if (rc != P2P_OK && !p2p_yamux_is_dead(y))
 				abort(); /* errors are final */
+			/* A batch of pings gets a bounded number of answers. */
+			p2p_yamux_get_stats(y, &after);
+			if (after.pings_answered - before.pings_answered >
+			    P2P_YAMUX_MAX_PENDING_PINGS)
+				abort();
 		}
 		if (p2p_yamux_num_streams(y) > 2 * (size_t)cfg.max_streams)
 			abort();
