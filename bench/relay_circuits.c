@@ -74,6 +74,10 @@ static void raised_config(p2p_host_config *cfg)
 	cfg->max_pending_inbound = RAISED_LIMIT;
 	cfg->max_pending_outbound = RAISED_LIMIT;
 	cfg->max_streams_per_conn = RAISED_LIMIT;
+	/* Every source is on 127.0.0.1: the per-IP limits would admit 8. */
+	cfg->exempt_loopback = true;
+	/* Idle circuits are the point: nothing may close them as idle. */
+	cfg->idle_timeout_ms = 0;
 }
 
 /* Text multiaddr ending in /p2p/ID -> binary (out) and the peer ID. */

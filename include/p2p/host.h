@@ -27,6 +27,7 @@
 #include "p2p/multiaddr.h"
 #include "p2p/peerid.h"
 #include "p2p/peerstore.h"
+#include "p2p/rcmgr.h"
 #include "p2p/stream.h"
 #include "p2p/transport.h"
 
@@ -35,6 +36,40 @@
 #define P2P_HOST_MAX_CONNS_PER_PEER   2   /* e.g. both sides dialed at once */
 #define P2P_HOST_MAX_PENDING_INBOUND  32  /* inbound handshakes in progress */
 #define P2P_HOST_MAX_PENDING_OUTBOUND 64  /* dials in progress */
+/* Resource manager defaults (p2p/rcmgr.h), for a tunnel host: a few
+ * clients, each with up to thousands of tunneled connections (streams) on
+ * one libp2p connection. Each overridable in p2p_host_config; docs/
+ * architecture.md ("Resource manager") has the values for a public relay.
+ * Per IP means per IPv4 address or IPv6 /64, inbound connections only. */
+/* Handshakes in progress from one IP: with the eviction below, an
+ * attacker on one IP holds at most this many of the 32 slots. */
+#define P2P_HOST_MAX_PENDING_PER_IP 4
+/* A TCP connection must send its first byte within this, or go: a silent
+ * socket holds a handshake slot 3 s, not the 15 s of
+ * P2P_HANDSHAKE_TIMEOUT_MS (which counts from the first byte on). */
+#define P2P_HOST_FIRST_BYTE_TIMEOUT_MS 3000
+#define P2P_HOST_MAX_CONNS_PER_IP      8 /* established inbound ones */
+/* Streams open at once (both ways, every connection): about 0.6 KiB
+ * each before any data, so the default is some 5 MiB. */
+#define P2P_HOST_MAX_STREAMS 8192
+/* One tunnel client may use its whole connection (the tunnel allows 4096
+ * streams on one) but not the whole host. */
+#define P2P_HOST_MAX_STREAMS_PER_IP   4096
+#define P2P_HOST_MAX_STREAMS_PER_PEER 4096
+/* A peer's first streams get in even over P2P_HOST_MAX_STREAMS, so that
+ * a flood from elsewhere never locks it out (bounded: max_conns times
+ * this on top). */
+#define P2P_HOST_STREAMS_FLOOR_PER_PEER 16
+/* An inbound connection with no stream open for this long is closed,
+ * unless its peer is protected (p2p_host_protect). */
+#define P2P_HOST_IDLE_TIMEOUT_MS 30000
+/* At max_conns, a new connection takes the place of the inbound,
+ * unprotected connection idle the longest, if that is longer than this;
+ * otherwise it is refused. A new connection is never the one trimmed. */
+#define P2P_HOST_TRIM_GRACE_MS 5000
+/* How often the connection manager looks for deadlines (first byte,
+ * idle), at most; shorter for short timeouts (a quarter of the shortest). */
+#define P2P_HOST_CM_TICK_MS 1000
 /* Other limits. */
 #define P2P_HOST_MAX_LISTENERS 8
 #define P2P_HOST_MAX_HANDLERS  64 /* protocol handlers (mss's offer limit) */
@@ -65,6 +100,24 @@ typedef struct p2p_host_config {
 	 * (p2p/dns.h), e.g. "127.0.0.1:5353" (copied); NULL: the system's
 	 * (/etc/resolv.conf). /etc/hosts is read first either way. */
 	const char *dns_servers;
+	/* The resource manager (p2p/rcmgr.h); 0: the default, UINT32_MAX: no
+	 * limit. */
+	uint32_t max_pending_per_ip;     /* P2P_HOST_MAX_PENDING_PER_IP */
+	uint32_t max_conns_per_ip;       /* P2P_HOST_MAX_CONNS_PER_IP */
+	uint32_t max_streams;            /* P2P_HOST_MAX_STREAMS */
+	uint32_t max_streams_per_ip;     /* P2P_HOST_MAX_STREAMS_PER_IP */
+	uint32_t max_streams_per_peer;   /* P2P_HOST_MAX_STREAMS_PER_PEER */
+	uint32_t streams_floor_per_peer; /* P2P_HOST_STREAMS_FLOOR_PER_PEER */
+	uint64_t first_byte_timeout_ms;  /* P2P_HOST_FIRST_BYTE_TIMEOUT_MS */
+	uint64_t trim_grace_ms;          /* P2P_HOST_TRIM_GRACE_MS */
+	/* No stream this long closes an inbound connection; 0: never
+	 * (unlike the fields above, 0 is not the default: p2p_host_config_init
+	 * sets P2P_HOST_IDLE_TIMEOUT_MS). */
+	uint64_t idle_timeout_ms;
+	/* Loopback sources (127.0.0.0/8, ::1) are exempt from the per-IP
+	 * limits (the system ones still apply). Default false: 127.0.0.2 and
+	 * 127.0.0.3 are different IPs, each with its own share. */
+	bool exempt_loopback;
 } p2p_host_config;
 
 /* Fills cfg with the defaults (log level P2P_LOG_WARN to stderr). */
@@ -180,6 +233,19 @@ p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer);
 size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max);
 /* Closes every connection to peer. */
 void p2p_host_disconnect(p2p_host *h, const p2p_peerid *peer);
+
+/* --- the connection manager and the resource manager --- */
+
+/* A protected peer's inbound connections are never closed for being idle
+ * nor trimmed at max_conns, and are exempt from the per-IP limits: for
+ * peers with live tunnels or on an allow-list. Kept until turned off,
+ * whether the peer is connected or not. P2P_ENOMEM. */
+int p2p_host_protect(p2p_host *h, const p2p_peerid *peer, bool on);
+bool p2p_host_is_protected(const p2p_host *h, const p2p_peerid *peer);
+/* What the resource manager holds now (the streams recounted first), and
+ * every refusal and closing so far by reason (p2p_rcmgr_reason_name names
+ * them). */
+void p2p_host_rcmgr_stats(p2p_host *h, p2p_rcmgr_stats *out);
 
 /* --- transports --- */
 

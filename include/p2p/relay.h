@@ -373,7 +373,8 @@ void p2p_relay_service_config_init(p2p_relay_service_config *cfg);
  * addresses and a signed voucher, and lasts while the peer stays
  * connected or until it expires; CONNECT to a peer holding a reservation
  * opens /stop to it and splices the two streams (p2p_splice), ending the
- * circuit at the limits. cfg is copied (NULL: the defaults). Free it once
+ * circuit at the limits. A peer holding a reservation is protected from
+ * the host's connection manager (p2p_host_protect) until it loses it. cfg is copied (NULL: the defaults). Free it once
  * the host has closed. */
 int p2p_relay_service_new(p2p_relay_service **out, p2p_host *h,
                           const p2p_relay_service_config *cfg);

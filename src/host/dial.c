@@ -531,7 +531,7 @@ int p2p_host_connect(p2p_host *h, const p2p_peerid *peer, const p2p_buf *addrs, 
 		d->waiters = w;
 		return P2P_OK;
 	}
-	if (h->n_dials >= h->cfg.max_pending_outbound || h->n_open >= h->cfg.max_conns) {
+	if (h->n_dials >= h->cfg.max_pending_outbound || host_conns_full(h)) {
 		free(w);
 		return P2P_ELIMIT;
 	}

@@ -1,5 +1,6 @@
 /* The host: lifetime, listeners, protocol handlers, observers, and the
- * connection manager's bookkeeping. Dialing is in dial.c. */
+ * bookkeeping of connections. What a connection may hold and when it goes
+ * is the connection manager's (connmgr.c); dialing is in dial.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,15 @@ void p2p_host_config_init(p2p_host_config *cfg)
 	cfg->dial_timeout_ms = P2P_DIAL_TIMEOUT_MS;
 	cfg->handshake_timeout_ms = P2P_HANDSHAKE_TIMEOUT_MS;
 	cfg->negotiate_timeout_ms = P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
+	cfg->max_pending_per_ip = P2P_HOST_MAX_PENDING_PER_IP;
+	cfg->max_conns_per_ip = P2P_HOST_MAX_CONNS_PER_IP;
+	cfg->max_streams = P2P_HOST_MAX_STREAMS;
+	cfg->max_streams_per_ip = P2P_HOST_MAX_STREAMS_PER_IP;
+	cfg->max_streams_per_peer = P2P_HOST_MAX_STREAMS_PER_PEER;
+	cfg->streams_floor_per_peer = P2P_HOST_STREAMS_FLOOR_PER_PEER;
+	cfg->first_byte_timeout_ms = P2P_HOST_FIRST_BYTE_TIMEOUT_MS;
+	cfg->trim_grace_ms = P2P_HOST_TRIM_GRACE_MS;
+	cfg->idle_timeout_ms = P2P_HOST_IDLE_TIMEOUT_MS;
 }
 
 /* --- deferred connect results --- */
@@ -90,6 +100,7 @@ host_conn *host_conn_add(p2p_host *h, p2p_conn *c, bool inbound)
 	hc->host = h;
 	hc->conn = c;
 	hc->inbound = inbound;
+	hc->since = hc->busy_at = uv_now(h->loop);
 	hc->next = h->conns;
 	if (h->conns)
 		h->conns->prev = hc;
@@ -129,15 +140,6 @@ static void notify(p2p_host *h, p2p_conn *c, bool connected)
 	}
 }
 
-static size_t conns_to(const p2p_host *h, const p2p_peerid *peer)
-{
-	size_t n = 0;
-	for (host_conn *hc = h->conns; hc; hc = hc->next)
-		if (hc->open && p2p_peerid_equal(p2p_conn_remote_peer(hc->conn), peer))
-			n++;
-	return n;
-}
-
 bool host_conn_opened(host_conn *hc)
 {
 	p2p_host *h = hc->host;
@@ -146,12 +148,7 @@ bool host_conn_opened(host_conn *hc)
 		p2p_conn_close(hc->conn, P2P_ECLOSED);
 		return false;
 	}
-	if (conns_to(h, peer) >= h->cfg.max_conns_per_peer ||
-	    h->n_open >= h->cfg.max_conns) {
-		char id[P2P_PEERID_STR_MAX] = "";
-		p2p_peerid_to_string(peer, id, sizeof(id));
-		p2p_log(&h->cfg.log, P2P_LOG_INFO,
-		        "host: refusing a connection to %s: limit", id);
+	if (!host_conn_admit(hc)) {
 		p2p_conn_close(hc->conn, P2P_ELIMIT);
 		return false;
 	}
@@ -188,7 +185,7 @@ static void on_conn_stream(p2p_conn *c, p2p_stream *s, void *user)
 {
 	host_conn *hc = user;
 	p2p_host *h = hc->host;
-	if (h->closing || h->n_handlers == 0) {
+	if (h->closing || h->n_handlers == 0 || !host_stream_admit(hc)) {
 		p2p_stream_reset(s);
 		return;
 	}
@@ -203,6 +200,7 @@ static void on_conn_close(p2p_conn *c, int err, void *user)
 {
 	host_conn *hc = user;
 	p2p_host *h = hc->host;
+	host_conn_release(hc);
 	if (hc->open) {
 		h->n_open--;
 		notify(h, c, false);
@@ -215,17 +213,11 @@ const p2p_conn_callbacks host_conn_callbacks = {
     .on_close = on_conn_close,
 };
 
-/* An accepted TCP connection is upgraded like a pipe from any carrier. */
+/* An accepted TCP connection waits for its first byte (connmgr.c), then
+ * is upgraded like a pipe from any carrier. */
 static void on_accept(p2p_tcp_listener *l, p2p_pipe *pipe, void *user)
 {
-	p2p_host *h = user;
-	p2p_host_pipe_opts o = {.initiator = false, .direction = P2P_DIR_INBOUND};
-	int rc = p2p_host_upgrade_pipe(h, pipe, &o, NULL, NULL);
-	if (rc == P2P_ELIMIT || rc == P2P_ECLOSED)
-		p2p_log(
-		    &h->cfg.log, P2P_LOG_INFO,
-		    "host: refusing an inbound connection: %zu open, %zu in handshake",
-		    h->n_open, h->n_pending_in);
+	host_accept(user, pipe);
 }
 
 /* --- pipes from other carriers (relay circuits, hole punches) --- */
@@ -243,8 +235,7 @@ static void on_pipe_upgraded(p2p_conn *c, int err, void *user)
 	p2p_host_connect_cb cb = pu->cb;
 	void *cb_user = pu->user;
 	free(pu);
-	if (hc->inbound)
-		hc->host->n_pending_in--;
+	host_pending_release(hc);
 	if (err < 0) {
 		host_conn_failed(hc);
 	} else if (!host_conn_opened(hc)) {
@@ -255,41 +246,59 @@ static void on_pipe_upgraded(p2p_conn *c, int err, void *user)
 		cb(err < 0 ? NULL : c, err, cb_user);
 }
 
-int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
-                          p2p_host_connect_cb cb, void *user)
+int host_upgrade(host_conn *hc, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
+                 p2p_host_connect_cb cb, void *user)
 {
-	bool inbound = o->direction == P2P_DIR_INBOUND;
-	int rc = P2P_OK;
-	if (h->closing)
-		rc = P2P_ECLOSED;
-	else if ((inbound && h->n_pending_in >= h->cfg.max_pending_inbound) ||
-	         h->n_open >= h->cfg.max_conns)
-		rc = P2P_ELIMIT;
-	pipe_upgrade *pu = rc == P2P_OK ? calloc(1, sizeof(*pu)) : NULL;
-	host_conn *hc = pu ? host_conn_add(h, NULL, inbound) : NULL;
-	if (rc == P2P_OK && hc == NULL)
-		rc = P2P_ENOMEM;
-	if (rc < 0) {
-		free(pu);
+	p2p_host *h = hc->host;
+	pipe_upgrade *pu = calloc(1, sizeof(*pu));
+	if (pu == NULL) {
 		p2p_pipe_close(pipe);
-		return rc;
+		host_pending_release(hc);
+		host_conn_failed(hc);
+		return P2P_ENOMEM;
 	}
 	pu->hc = hc;
 	pu->cb = cb;
 	pu->user = user;
 	p2p_upgrade_config cfg = host_upgrade_config(h, o->initiator, o->expected);
 	cfg.direction = o->direction;
-	if (inbound)
-		h->n_pending_in++;
-	rc = p2p_upgrade(&hc->conn, h->loop, pipe, &cfg, &host_conn_callbacks, hc,
-	                 on_pipe_upgraded, pu);
+	int rc = p2p_upgrade(&hc->conn, h->loop, pipe, &cfg, &host_conn_callbacks, hc,
+	                     on_pipe_upgraded, pu);
 	if (rc < 0) {
-		if (inbound)
-			h->n_pending_in--;
+		host_pending_release(hc);
 		host_conn_failed(hc);
 		free(pu);
 	}
 	return rc;
+}
+
+int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
+                          p2p_host_connect_cb cb, void *user)
+{
+	bool inbound = o->direction == P2P_DIR_INBOUND;
+	p2p_rcmgr_ip ip = {.len = 0};
+	if (inbound)
+		p2p_rcmgr_ip_from_addr(pipe->remote_addr.data, pipe->remote_addr.len,
+		                       &ip);
+	int rc = P2P_OK;
+	if (h->closing)
+		rc = P2P_ECLOSED;
+	else if (host_conns_full(h) ||
+	         (inbound && host_pending_admit(h, &ip) != P2P_RCMGR_OK))
+		rc = P2P_ELIMIT;
+	host_conn *hc = rc == P2P_OK ? host_conn_add(h, NULL, inbound) : NULL;
+	if (rc == P2P_OK && hc == NULL) {
+		if (inbound)
+			p2p_rcmgr_release_pending(h->rc, &ip);
+		rc = P2P_ENOMEM;
+	}
+	if (rc < 0) {
+		p2p_pipe_close(pipe);
+		return rc;
+	}
+	hc->ip = ip;
+	hc->pending = inbound;
+	return host_upgrade(hc, pipe, o, cb, user);
 }
 
 /* --- lifetime --- */
@@ -314,6 +323,15 @@ int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
 	DEFAULT(dial_timeout_ms)
 	DEFAULT(handshake_timeout_ms)
 	DEFAULT(negotiate_timeout_ms)
+	DEFAULT(max_pending_per_ip)
+	DEFAULT(max_conns_per_ip)
+	DEFAULT(max_streams)
+	DEFAULT(max_streams_per_ip)
+	DEFAULT(max_streams_per_peer)
+	DEFAULT(streams_floor_per_peer)
+	DEFAULT(first_byte_timeout_ms)
+	DEFAULT(trim_grace_ms)
+	/* idle_timeout_ms: 0 means never. */
 #undef DEFAULT
 	h->loop = loop;
 	h->key = key;
@@ -331,6 +349,8 @@ int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
 			rc = P2P_ENOMEM;
 	}
 	h->cfg.dns_servers = h->dns_servers;
+	if (rc == P2P_OK)
+		rc = host_cm_init(h); /* last: nothing after it fails */
 	if (rc < 0) {
 		p2p_peerstore_free(h->ps);
 		free(h->dns_servers);
@@ -354,6 +374,7 @@ static void on_idle_closed(uv_handle_t *handle)
 	for (size_t i = 0; i < h->n_announce; i++)
 		p2p_buf_free(&h->announce[i]);
 	p2p_peerstore_free(h->ps);
+	p2p_rcmgr_free(h->rc);
 	free(h->dns_servers);
 	free(h->agent);
 	free(h);
@@ -364,7 +385,7 @@ static void on_idle_closed(uv_handle_t *handle)
 void host_maybe_finish(p2p_host *h)
 {
 	if (!h->closing || h->conns || h->dials || h->ready || h->closing_listeners ||
-	    h->dns)
+	    h->dns || h->cm_timer_open)
 		return;
 	if (uv_is_closing((uv_handle_t *)&h->idle))
 		return;
@@ -392,9 +413,13 @@ void p2p_host_close(p2p_host *h, void (*on_closed)(void *user), void *user)
 	h->n_listeners = 0;
 	host_dials_cancel(h);
 	host_dns_close(h);
-	for (host_conn *hc = h->conns; hc; hc = hc->next)
-		if (hc->conn)
+	host_cm_close(h);
+	for (host_conn *hc = h->conns; hc; hc = hc->next) {
+		if (hc->waiting)
+			p2p_pipe_close(hc->waiting); /* its on_close forgets hc */
+		else if (hc->conn)
 			p2p_conn_close(hc->conn, 0);
+	}
 	host_maybe_finish(h);
 }
 

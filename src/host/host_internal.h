@@ -1,6 +1,7 @@
 /* Internals shared by the host's files: host.c (lifetime, listeners,
- * handlers, observers, the connection manager) and dial.c (connect,
- * new_stream). */
+ * handlers, observers, connection bookkeeping), connmgr.c (the connection
+ * manager: admission through the resource manager, rcmgr.c, eviction,
+ * idle and first-byte deadlines) and dial.c (connect, new_stream). */
 #ifndef P2P_HOST_INTERNAL_H
 #define P2P_HOST_INTERNAL_H
 
@@ -8,12 +9,22 @@
 #include "p2p/host.h"
 #include "p2p/transport.h"
 
-/* One connection the host holds, from handshake to close. */
+/* One connection the host holds, from accept (or dial) to close. */
 typedef struct host_conn {
 	p2p_host *host;
-	p2p_conn *conn;
-	bool open; /* handshake done, counted as a connection */
+	p2p_conn *conn; /* NULL while waiting for the first byte */
+	/* An accepted TCP connection waiting for its first byte (connmgr.c),
+	 * held by the host until then; NULL once handed to the upgrader. */
+	p2p_pipe *waiting;
+	bool open; /* handshake done, told to the observers */
 	bool inbound;
+	p2p_rcmgr_ip ip;  /* the IP scope of an inbound connection */
+	bool pending;     /* holds a pending-handshake reservation */
+	bool reserved;    /* holds a connection reservation */
+	bool dropped;     /* closed by the connection manager (idle, trimmed) */
+	uint32_t streams; /* streams charged to the resource manager */
+	uint64_t since;   /* uv_now() when accepted */
+	uint64_t busy_at; /* when a stream was last seen open (or it opened) */
 	struct host_conn *prev, *next;
 } host_conn;
 
@@ -121,7 +132,12 @@ struct p2p_host {
 	size_t n_observers;
 
 	host_conn *conns;
-	size_t n_open, n_pending_in;
+	size_t n_open;
+	/* The resource manager and the connection manager's tick. */
+	p2p_rcmgr *rc;
+	uv_timer_t cm_timer;
+	bool cm_timer_open;
+	uint64_t cm_synced_at; /* when every connection's streams were recounted */
 	host_dial *dials;
 	size_t n_dials;
 	host_ready *ready, *ready_tail;
@@ -151,6 +167,38 @@ void host_conn_failed(host_conn *hc);
 void host_maybe_finish(p2p_host *h);
 void host_defer_connect(p2p_host *h, const p2p_peerid *peer, int err,
                         p2p_host_connect_cb cb, void *user);
+
+/* connmgr.c */
+/* Makes the resource manager and starts the tick. */
+int host_cm_init(p2p_host *h);
+/* Stops the tick; host_maybe_finish waits for its handle to close. */
+void host_cm_close(p2p_host *h);
+/* An accepted TCP connection: reserved as a pending handshake, then held
+ * until its first byte arrives, and then upgraded. */
+void host_accept(p2p_host *h, p2p_pipe *pipe);
+/* Takes a pending-handshake reservation for ip, evicting the oldest
+ * handshake of the IP holding the most if the budget is full and that IP
+ * holds at least two more. P2P_RCMGR_OK, or why not (counted). */
+p2p_rcmgr_reason host_pending_admit(p2p_host *h, const p2p_rcmgr_ip *ip);
+/* Gives back hc's pending reservation, if it holds one. */
+void host_pending_release(host_conn *hc);
+/* No room for one more connection, even by trimming an idle one (then
+ * counted as a refusal). */
+bool host_conns_full(p2p_host *h);
+/* A connection reservation for hc, now open (trims the idlest one at the
+ * cap if it can). false: refused. */
+bool host_conn_admit(host_conn *hc);
+/* Gives back what hc holds (connection and streams). */
+void host_conn_release(host_conn *hc);
+/* The peer opened a stream on hc: false if over budget (reset it). */
+bool host_stream_admit(host_conn *hc);
+
+/* host.c, for connmgr.c */
+/* Upgrades pipe for hc (registered; its pending reservation taken if it
+ * is inbound). On error the pipe is closed, hc forgotten and cb never
+ * runs. */
+int host_upgrade(host_conn *hc, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
+                 p2p_host_connect_cb cb, void *user);
 
 /* dial.c */
 void host_dials_cancel(p2p_host *h);

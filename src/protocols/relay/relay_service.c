@@ -122,6 +122,7 @@ static void expire_rsvps(p2p_relay_service *svc, uint64_t now)
 			return;
 		p2p_peerid peer = t->rsvps[i].peer;
 		p2p_relay_table_release(&svc->table, &peer);
+		p2p_host_protect(svc->host, &peer, false);
 		p2p_relay_service_event ev = {.kind = P2P_RELAY_EV_UNRESERVED,
 		                              .peer = &peer,
 		                              .why = P2P_RELAY_UNRESERVED_EXPIRED};
@@ -480,6 +481,9 @@ static void hop_reserve(hop *x)
 		return;
 	}
 	svc->stats.reservations++;
+	/* The reserving peer's connection carries no stream between circuits:
+	 * the host's connection manager must not close it as idle (host.h). */
+	p2p_host_protect(svc->host, &x->src_id, true);
 	p2p_peerid peer = x->src_id;
 	p2p_relay_service_event ev = {.kind = P2P_RELAY_EV_RESERVED,
 	                              .peer = &peer,
@@ -550,6 +554,7 @@ static void on_disconnected(p2p_host *h, p2p_conn *c, void *user)
 	    p2p_relay_table_release(&svc->table, peer) != P2P_OK)
 		return;
 	p2p_peerid id = *peer;
+	p2p_host_protect(h, &id, false);
 	tick_update(svc);
 	p2p_relay_service_event ev = {.kind = P2P_RELAY_EV_UNRESERVED,
 	                              .peer = &id,
