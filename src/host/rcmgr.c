@@ -1,6 +1,6 @@
 /* The resource manager (p2p/rcmgr.h): counters per scope, in two hash
- * tables (IP scopes and peer scopes) keyed with SipHash-2-4 and a random
- * seed, so that an attacker who picks addresses or peer IDs cannot pile
+ * tables (IP scopes and peer scopes) keyed with SipHash-2-4 (OpenSSL's)
+ * and a random seed, so that an attacker who picks addresses or peer IDs cannot pile
  * them into one chain. An entry lives while it holds something (or, for a
  * peer, while it is protected); there are never more than the host has
  * connections and handshakes, plus the protected peers. */
@@ -8,6 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
@@ -30,78 +34,55 @@ typedef struct rc_table {
 
 struct p2p_rcmgr {
 	p2p_rcmgr_limits limits;
-	uint8_t seed[P2P_RCMGR_SEED_LEN];
+	EVP_MAC_CTX *mac; /* SipHash keyed with the seed */
 	uint32_t pending, conns, streams;
 	rc_table ips, peers;
 	uint64_t count[P2P_RCMGR_N_REASONS];
 };
 
-/* --- SipHash-2-4 (Aumasson and Bernstein), the reference algorithm --- */
+/* --- the keyed hash: OpenSSL's SipHash-2-4 (EVP_MAC "SIPHASH") --- */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static uint64_t load64(const uint8_t *p)
+/* The MAC context holds the key; each hash re-initialises it with that
+ * key (NULL: the one set at creation). 0 if OpenSSL fails, which only
+ * makes one chain longer. */
+static uint64_t keyed_hash(EVP_MAC_CTX *mac, const uint8_t *in, size_t len)
 {
+	uint8_t out[8];
+	size_t n = 0;
+	if (EVP_MAC_init(mac, NULL, 0, NULL) != 1 || EVP_MAC_update(mac, in, len) != 1 ||
+	    EVP_MAC_final(mac, out, &n, sizeof out) != 1 || n != sizeof out)
+		return 0;
 	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
+	for (size_t i = 0; i < sizeof out; i++)
+		v = (v << 8) | out[i];
 	return v;
 }
 
-#define SIPROUND                                                                         \
-	do {                                                                             \
-		v0 += v1;                                                                \
-		v1 = ROTL(v1, 13);                                                       \
-		v1 ^= v0;                                                                \
-		v0 = ROTL(v0, 32);                                                       \
-		v2 += v3;                                                                \
-		v3 = ROTL(v3, 16);                                                       \
-		v3 ^= v2;                                                                \
-		v0 += v3;                                                                \
-		v3 = ROTL(v3, 21);                                                       \
-		v3 ^= v0;                                                                \
-		v2 += v1;                                                                \
-		v1 = ROTL(v1, 17);                                                       \
-		v1 ^= v2;                                                                \
-		v2 = ROTL(v2, 32);                                                       \
-	} while (0)
-
-static uint64_t siphash24(const uint8_t k[16], const uint8_t *in, size_t len)
+static EVP_MAC_CTX *keyed_hash_new(const uint8_t seed[P2P_RCMGR_SEED_LEN])
 {
-	uint64_t k0 = load64(k), k1 = load64(k + 8);
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-	size_t whole = len - len % 8;
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = load64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
+	EVP_MAC *m = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+	EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+	EVP_MAC_free(m); /* the context keeps its own reference */
+	size_t size = 8;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+	    OSSL_PARAM_construct_end(),
+	};
+	if (ctx && EVP_MAC_init(ctx, seed, P2P_RCMGR_SEED_LEN, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
 	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t i = 0; i < len % 8; i++)
-		b |= (uint64_t)in[whole + i] << (8 * i);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return ctx;
 }
 
 /* --- the tables --- */
 
-static rc_entry *table_find(const rc_table *t, const uint8_t *seed, const uint8_t *key,
+static rc_entry *table_find(const rc_table *t, EVP_MAC_CTX *mac, const uint8_t *key,
                             size_t len)
 {
 	if (t->n_buckets == 0)
 		return NULL;
-	uint64_t hash = siphash24(seed, key, len);
+	uint64_t hash = keyed_hash(mac, key, len);
 	for (rc_entry *e = t->buckets[hash % t->n_buckets]; e; e = e->next)
 		if (e->hash == hash && e->key_len == len && memcmp(e->key, key, len) == 0)
 			return e;
@@ -130,17 +111,16 @@ static void table_grow(rc_table *t)
 }
 
 /* The entry for key, made if need be; NULL when out of memory. */
-static rc_entry *table_get(rc_table *t, const uint8_t *seed, const uint8_t *key,
-                           size_t len)
+static rc_entry *table_get(rc_table *t, EVP_MAC_CTX *mac, const uint8_t *key, size_t len)
 {
-	rc_entry *e = table_find(t, seed, key, len);
+	rc_entry *e = table_find(t, mac, key, len);
 	if (e)
 		return e;
 	if (t->n >= t->n_buckets)
 		table_grow(t);
 	if (t->n_buckets == 0 || (e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
-	e->hash = siphash24(seed, key, len);
+	e->hash = keyed_hash(mac, key, len);
 	e->key_len = len;
 	memcpy(e->key, key, len);
 	e->next = t->buckets[e->hash % t->n_buckets];
@@ -187,23 +167,23 @@ static const p2p_rcmgr_ip *scope_ip(const p2p_rcmgr *rc, const p2p_rcmgr_ip *ip)
 static rc_entry *find_ip(const p2p_rcmgr *rc, const p2p_rcmgr_ip *ip)
 {
 	ip = scope_ip(rc, ip);
-	return ip ? table_find(&rc->ips, rc->seed, ip->bytes, ip->len) : NULL;
+	return ip ? table_find(&rc->ips, rc->mac, ip->bytes, ip->len) : NULL;
 }
 
 static rc_entry *get_ip(p2p_rcmgr *rc, const p2p_rcmgr_ip *ip)
 {
 	ip = scope_ip(rc, ip);
-	return ip ? table_get(&rc->ips, rc->seed, ip->bytes, ip->len) : NULL;
+	return ip ? table_get(&rc->ips, rc->mac, ip->bytes, ip->len) : NULL;
 }
 
 static rc_entry *find_peer(const p2p_rcmgr *rc, const p2p_peerid *peer)
 {
-	return peer ? table_find(&rc->peers, rc->seed, peer->bytes, peer->len) : NULL;
+	return peer ? table_find(&rc->peers, rc->mac, peer->bytes, peer->len) : NULL;
 }
 
 static rc_entry *get_peer(p2p_rcmgr *rc, const p2p_peerid *peer)
 {
-	return peer ? table_get(&rc->peers, rc->seed, peer->bytes, peer->len) : NULL;
+	return peer ? table_get(&rc->peers, rc->mac, peer->bytes, peer->len) : NULL;
 }
 
 static uint32_t sat_sub(uint32_t a, uint32_t b)
@@ -258,10 +238,10 @@ int p2p_rcmgr_new(p2p_rcmgr **out, const p2p_rcmgr_limits *limits,
 	if (rc == NULL)
 		return P2P_ENOMEM;
 	rc->limits = *limits;
-	memcpy(rc->seed, seed, P2P_RCMGR_SEED_LEN);
+	rc->mac = keyed_hash_new(seed);
 	table_grow(&rc->ips);
 	table_grow(&rc->peers);
-	if (rc->ips.n_buckets == 0 || rc->peers.n_buckets == 0) {
+	if (rc->mac == NULL || rc->ips.n_buckets == 0 || rc->peers.n_buckets == 0) {
 		p2p_rcmgr_free(rc);
 		return P2P_ENOMEM;
 	}
@@ -275,6 +255,7 @@ void p2p_rcmgr_free(p2p_rcmgr *rc)
 		return;
 	table_free(&rc->ips);
 	table_free(&rc->peers);
+	EVP_MAC_CTX_free(rc->mac);
 	free(rc);
 }
 
