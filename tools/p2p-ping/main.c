@@ -97,6 +97,18 @@ static void print_error(const char *what, int err)
 	json_end(&j);
 }
 
+/* The same with a sentence that says why (it names the file, say), which
+ * may be longer than print_error's room. */
+static void print_sentence(const char *what, const char *why)
+{
+	char msg[P2P_KEYFILE_WHY_MAX + 64];
+	snprintf(msg, sizeof(msg), "%s: %s", what, why);
+	json_line j;
+	json_begin(&j);
+	json_str(&j, "error", msg);
+	json_end(&j);
+}
+
 /* --- shutdown --- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -539,11 +551,16 @@ static int start_dialer(app *a)
 
 static int setup(app *a)
 {
-	int rc = a->opt.key_file != NULL
-	             ? p2p_privkey_load_or_create(&a->key, a->opt.key_file)
-	             : p2p_privkey_generate(&a->key);
+	char why[P2P_KEYFILE_WHY_MAX] = "";
+	int rc =
+	    a->opt.key_file != NULL
+	        ? p2p_privkey_load_or_create(&a->key, a->opt.key_file, why, sizeof(why))
+	        : p2p_privkey_generate(&a->key);
 	if (rc != P2P_OK) {
-		print_error("key", rc);
+		if (why[0] != '\0')
+			print_sentence("key", why);
+		else
+			print_error("key", rc);
 		return rc;
 	}
 	rc = p2p_host_new(&a->host, &a->loop, a->key, NULL);

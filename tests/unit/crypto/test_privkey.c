@@ -254,7 +254,7 @@ static void test_keyfile_create_reload(void **state)
 {
 	struct tmpdir *t = *state;
 	p2p_privkey *first = NULL, *again = NULL;
-	assert_int_equal(p2p_privkey_load_or_create(&first, t->path), P2P_OK);
+	assert_int_equal(p2p_privkey_load_or_create(&first, t->path, NULL, 0), P2P_OK);
 
 	struct stat st;
 	assert_int_equal(stat(t->path, &st), 0);
@@ -278,7 +278,7 @@ static void test_keyfile_create_reload(void **state)
 	p2p_buf_free(&enc);
 
 	/* Loading again gives the same identity. */
-	assert_int_equal(p2p_privkey_load_or_create(&again, t->path), P2P_OK);
+	assert_int_equal(p2p_privkey_load_or_create(&again, t->path, NULL, 0), P2P_OK);
 	assert_true(
 	    p2p_pubkey_equal(p2p_privkey_public(first), p2p_privkey_public(again)));
 	p2p_privkey_free(first);
@@ -289,13 +289,13 @@ static void test_keyfile_go_written(void **state)
 {
 	struct tmpdir *t = *state;
 	p2p_privkey *key = NULL;
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path),
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0),
 	                 P2P_OK); /* makes dirs */
 	p2p_privkey_free(key);
 	size_t len;
 	uint8_t *pb = vec_hex(SPEC_ED25519_PRIV, &len);
 	write_file(t->path, pb, len);
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_OK);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_OK);
 	assert_public_is(key, SPEC_ED25519_PUB);
 	p2p_privkey_free(key);
 	free(pb);
@@ -305,14 +305,14 @@ static void test_keyfile_corrupt_kept(void **state)
 {
 	struct tmpdir *t = *state;
 	p2p_privkey *key = NULL;
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_OK);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_OK);
 	p2p_privkey_free(key);
 	key = NULL;
 
 	static const uint8_t junk[] = "not a key";
 	uint8_t buf[64];
 	write_file(t->path, junk, sizeof(junk));
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_EPROTO);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_EPROTO);
 	assert_null(key);
 	/* The file is left for its owner to look at. */
 	assert_int_equal(read_file(t->path, buf, sizeof(buf)), sizeof(junk));
@@ -320,20 +320,21 @@ static void test_keyfile_corrupt_kept(void **state)
 
 	/* Empty, truncated and oversized files are corrupt too. */
 	write_file(t->path, junk, 0);
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_EPROTO);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_EPROTO);
 	size_t len;
 	uint8_t *pb = vec_hex(SPEC_ED25519_PRIV, &len);
 	write_file(t->path, pb, len - 1);
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_EPROTO);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_EPROTO);
 	free(pb);
 	uint8_t *big = calloc(1, 8192);
 	write_file(t->path, big, 8192);
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_EPROTO);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0), P2P_EPROTO);
 	free(big);
 	/* A valid key of a type we do not sign with. */
 	pb = vec_hex(SPEC_SECP256K1_PRIV, &len);
 	write_file(t->path, pb, len);
-	assert_int_equal(p2p_privkey_load_or_create(&key, t->path), P2P_EUNSUPPORTED);
+	assert_int_equal(p2p_privkey_load_or_create(&key, t->path, NULL, 0),
+	                 P2P_EUNSUPPORTED);
 	free(pb);
 	assert_null(key);
 }
@@ -348,9 +349,9 @@ static void test_keyfile_bad_path(void **state)
 	write_file(path, "x", 1);
 	char sub[192];
 	snprintf(sub, sizeof(sub), "%s/key", path);
-	assert_int_equal(p2p_privkey_load_or_create(&key, sub), P2P_EIO);
+	assert_int_equal(p2p_privkey_load_or_create(&key, sub, NULL, 0), P2P_EIO);
 	unlink(path);
-	assert_int_equal(p2p_privkey_load_or_create(&key, ""), P2P_EINVAL);
+	assert_int_equal(p2p_privkey_load_or_create(&key, "", NULL, 0), P2P_EINVAL);
 	assert_null(key);
 }
 
