@@ -1,6 +1,7 @@
 /* The host and client roles' shared set-up and shutdown (app.h). */
 #include "tunnel/app.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,6 +20,37 @@ void tunnel_app_say(const tunnel_app *app, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+void tunnel_app_say_limited(const tunnel_app *app, tunnel_output_ratelimit *rl,
+                            const char *fmt, ...)
+{
+	if (app->opts && app->opts->verbosity < 0)
+		return;
+	uint64_t held, span_ms;
+	if (!tunnel_output_ratelimit_take(rl, uv_now(app->loop), &held, &span_ms))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("tunnel: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (held)
+		fprintf(stderr, " (%" PRIu64 " more like this in the last %" PRIu64 " s)",
+		        held, (span_ms + 999) / 1000);
+	fputc('\n', stderr);
+}
+
+/* stdout's reader has not taken TUNNEL_OUTPUT_EVENT_QUEUE_MAX of events:
+ * going on would mean losing some (output.h). Said whatever -q says. */
+static void on_events_full(void *user, size_t queued)
+{
+	tunnel_app *app = user;
+	fprintf(stderr,
+	        "tunnel: error: nobody reads the events on stdout (%zu MiB waiting): "
+	        "stopping\n",
+	        queued >> 20);
+	tunnel_app_stop(app, TUNNEL_EXIT_FAILURE);
 }
 
 int tunnel_app_default_key_path(const char *name, char *out, size_t out_len)
@@ -89,19 +121,23 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 	app->loop = loop;
 	app->opts = o;
 	app->role = role;
+	/* stdout: through output.h's queue if it is a pipe or a socket. */
 	app->events = stdout;
+	tunnel_output_on_events_full(on_events_full, app);
 	app->log.level = o->verbosity < 0    ? P2P_LOG_ERROR
 	                 : o->verbosity == 0 ? P2P_LOG_WARN
 	                 : o->verbosity == 1 ? P2P_LOG_INFO
 	                                     : P2P_LOG_DEBUG;
 
-	int rc = key_path ? p2p_privkey_load_or_create(&app->key, key_path)
-	                  : p2p_privkey_generate(&app->key);
+	char why[P2P_KEYFILE_WHY_MAX] = "";
+	int rc = key_path
+	             ? p2p_privkey_load_or_create(&app->key, key_path, why, sizeof why)
+	             : p2p_privkey_generate(&app->key);
 	if (rc < 0) {
 		tunnel_emit_error(app->events, "cannot %s the identity key%s%s: %s",
 		                  key_path ? "load or create" : "make",
 		                  key_path ? " " : "", key_path ? key_path : "",
-		                  p2p_strerror(rc));
+		                  why[0] ? why : p2p_strerror(rc));
 		return TUNNEL_EXIT_FAILURE;
 	}
 	p2p_host_config cfg;
@@ -116,6 +152,8 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 		                o->relay_opts.max_circuits + TUNNEL_RELAY_SPARE_CONNS;
 		if (want > P2P_HOST_MAX_CONNS)
 			cfg.max_conns = want > UINT32_MAX ? UINT32_MAX : (uint32_t)want;
+		/* Peers on the relay's own machine are its owner's. */
+		cfg.exempt_loopback = true;
 	}
 	rc = p2p_host_new(&app->host, loop, app->key, &cfg);
 	if (rc < 0) {

@@ -14,6 +14,7 @@
 #include "p2p/relay.h"
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
+#include "tunnel/output.h"
 
 /* Exit statuses. */
 #define TUNNEL_EXIT_OK      0
@@ -56,6 +57,9 @@ struct tunnel_app {
 	uv_signal_t sigint, sigterm;
 	bool signals_on;
 	FILE *events;
+	/* Refused tunnels are logged through this (tunnel_app_say_limited):
+	 * a peer can make thousands a second, and each must not be a line. */
+	tunnel_output_ratelimit refusals;
 	bool stopping;
 	int exit_code;
 };
@@ -75,11 +79,21 @@ void tunnel_app_stop(tunnel_app *app, int exit_code);
 /* Releases what uv_run could not (after it returned). */
 void tunnel_app_free(tunnel_app *app);
 
-/* A human-readable line on stderr, unless -q. */
+/* A human-readable line on stderr, unless -q. Never blocks: with stderr a
+ * pipe nobody reads, lines are dropped and counted (output.h). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
 void tunnel_app_say(const tunnel_app *app, const char *fmt, ...);
+/* tunnel_app_say for what a peer can make happen at will (refusals): at
+ * most TUNNEL_OUTPUT_LOG_BURST lines per TUNNEL_OUTPUT_LOG_WINDOW_MS
+ * through rl; the lines held back are counted, and the next line let
+ * through ends with "(N more like this in the last S s)". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void tunnel_app_say_limited(const tunnel_app *app, tunnel_output_ratelimit *rl,
+                            const char *fmt, ...);
 
 /* A role's default key file: $XDG_CONFIG_HOME/mtunnel/<name>, else
  * $HOME/.config/mtunnel/<name> (name: "host.key", "relay.key").

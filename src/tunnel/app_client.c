@@ -45,6 +45,7 @@ typedef struct client_app {
 	bool reconnecting;    /* a retry is scheduled or dialing */
 	bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
 	bool announced;       /* the first CONNECTED is out */
+	bool used;            /* the connection in use carried a tunnel */
 	const char *path;     /* TUNNEL_PATH_* of the connection in use, or NULL */
 	uint64_t backoff_ms;
 	uv_timer_t retry_timer;
@@ -165,6 +166,7 @@ static void on_stream_ready(p2p_stream *s, int err, void *user)
 		return;
 	}
 	tunnel_tcp_fwd_set_stream(f, s);
+	ca->used = true;
 	if (ca->token.version == TUNNEL_TOKEN_VERSION_GOB) {
 		tunnel_tcp_fwd_start(f); /* no header: bytes flow at once */
 		return;
@@ -333,6 +335,7 @@ static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 		return;
 	}
 	ca->host_up = true;
+	ca->used = false;
 	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
 	uv_timer_stop(&ca->retry_timer);
 	if (ca->was_up)
@@ -370,15 +373,23 @@ static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user)
 		p2p_buf_free(&ev);
 		return;
 	}
-	tunnel_app_say(&ca->app, "lost the connection to host %s; reconnecting",
-	               ca->host_id);
+	/* A connection that never carried a tunnel may just have been closed
+	 * as idle by the host (its connection manager keeps only the peers
+	 * that passed the secret): dialing again at once would repeat that
+	 * every idle timeout. The next local connection dials it. */
+	bool eager = ca->used;
+	tunnel_app_say(&ca->app, "lost the connection to host %s; %s", ca->host_id,
+	               eager ? "reconnecting" : "reconnecting on the next tunnel");
 	p2p_buf ev;
 	p2p_buf_init(&ev);
-	if (tunnel_event_disconnect(&ev, ca->host_id, "connection lost; reconnecting") ==
-	    0)
+	if (tunnel_event_disconnect(&ev, ca->host_id,
+	                            eager ? "connection lost; reconnecting"
+	                                  : "connection closed; reconnecting on the "
+	                                    "next tunnel") == 0)
 		tunnel_emit(ca->app.events, &ev);
 	p2p_buf_free(&ev);
-	schedule_reconnect(ca);
+	if (eager)
+		schedule_reconnect(ca);
 }
 
 /* --- UDP --- */
@@ -425,6 +436,7 @@ static void on_flow_stream_ready(p2p_stream *s, int err, void *user)
 		return;
 	}
 	tunnel_udp_flow_set_stream(f, s);
+	ca->used = true;
 	if (client_send_request(ca, s) < 0)
 		tunnel_udp_flow_abort(f);
 }

@@ -19,7 +19,15 @@
 /* Also tried without -listen; a system without IPv6 just goes without. */
 #define HOST_DEFAULT_LISTEN6 "/ip6/::/tcp/0"
 #define HOST_MAX_SESSIONS    P2P_HOST_MAX_CONNS
-#define HOST_MAX_UDP_FLOWS   1024
+#define HOST_MAX_UDP_FLOWS   1024 /* flows forwarding, each with a socket */
+/* UDP streams still waiting for their header hold no socket, but each is
+ * memory a peer gets for free. One peer may have this many at once (more
+ * are reset as they open), all peers together HOST_MAX_UDP_PENDING: past
+ * that the oldest is dropped for the newcomer, so that peers flooding
+ * headerless streams cannot lock out a client whose header is on its
+ * way (it comes one round trip after the stream opens). */
+#define HOST_MAX_UDP_PENDING_PER_PEER 64
+#define HOST_MAX_UDP_PENDING          512
 /* The original Go mtunnel's protocol: raw bytes, no header, no secret. */
 #define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
 
@@ -48,6 +56,9 @@ static host_session *session_get(host_app *ha, p2p_stream *st)
 	tunnel_app_addr_text(p2p_conn_remote_addr(p2p_stream_conn(st)), s->addr,
 	                     sizeof s->addr);
 	s->path = tunnel_app_conn_path(p2p_stream_conn(st));
+	/* It passed the secret: the connection manager keeps its connection
+	 * between tunnels instead of closing it as idle (host.h). */
+	p2p_host_protect(ha->app.host, peer, true);
 	s->next = ha->sessions;
 	ha->sessions = s;
 	ha->n_sessions++;
@@ -62,6 +73,9 @@ static host_session *session_get(host_app *ha, p2p_stream *st)
 
 static void session_remove(host_app *ha, host_session *s, const char *reason)
 {
+	/* -allow peers stay protected (host_setup). */
+	if (ha->acl.n == 0 || !tunnel_acl_allows(&ha->acl, &s->peer))
+		p2p_host_protect(ha->app.host, &s->peer, false);
 	for (host_session **pp = &ha->sessions; *pp; pp = &(*pp)->next) {
 		if (*pp != s)
 			continue;
@@ -126,8 +140,7 @@ static void host_fwd_done(tunnel_tcp_fwd *f)
 	fwd_unlink(ha, f);
 }
 
-/* Answers the client and, unless OK, ends the stream after the answer. */
-static int respond(p2p_stream *s, tunnel_status status, const char *reason)
+static int answer(p2p_stream *s, tunnel_status status, const char *reason)
 {
 	p2p_buf out;
 	p2p_buf_init(&out);
@@ -135,9 +148,28 @@ static int respond(p2p_stream *s, tunnel_status status, const char *reason)
 	if (rc == 0)
 		rc = p2p_stream_write(s, out.data, out.len);
 	p2p_buf_free(&out);
+	return rc;
+}
+
+/* Answers the client and, unless OK, ends the stream after the answer. */
+static int respond(p2p_stream *s, tunnel_status status, const char *reason)
+{
+	int rc = answer(s, status, reason);
 	if (status != TUNNEL_STATUS_OK)
 		p2p_stream_close(s);
 	return rc;
+}
+
+/* A refusal that leaves nothing behind: the answer, then a reset, which
+ * the muxer sends after it (the peer reads the answer, then sees the
+ * reset), so no half-closed stream waits for a peer that may never close
+ * its side. An answer the connection could not take yet (it is backed
+ * up) would be lost with the reset: none is owed to a peer in that
+ * state, and the reset is all it gets. */
+static void refuse_at_once(p2p_stream *s, tunnel_status status, const char *reason)
+{
+	answer(s, status, reason);
+	p2p_stream_reset(s);
 }
 
 static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
@@ -145,8 +177,9 @@ static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
 {
 	char id[P2P_PEERID_STR_MAX];
 	p2p_peerid_to_string(p2p_stream_remote_peer(s), id, sizeof id);
-	tunnel_app_say(&ha->app, "refused a tunnel from %s: %s", id,
-	               reason ? reason : tunnel_status_text(status));
+	tunnel_app_say_limited(&ha->app, &ha->app.refusals,
+	                       "refused a tunnel from %s: %s", id,
+	                       reason ? reason : tunnel_status_text(status));
 }
 
 static void refuse(tunnel_tcp_fwd *f, tunnel_status status, const char *reason)
@@ -158,7 +191,7 @@ static void refuse(tunnel_tcp_fwd *f, tunnel_status status, const char *reason)
 
 /* The header check shared by TCP and UDP: 0 while the request is
  * incomplete, then OK or why not. */
-static tunnel_status check_request(host_app *ha, tunnel_header_reader *r, p2p_stream *s,
+static tunnel_status check_request(host_app *ha, tunnel_header_reader *r,
                                    const uint8_t *data, size_t len, size_t *used,
                                    const char **why)
 {
@@ -169,12 +202,8 @@ static tunnel_status check_request(host_app *ha, tunnel_header_reader *r, p2p_st
 	if (rc < 0)
 		return TUNNEL_STATUS_BAD_REQUEST;
 	*why = NULL;
-	tunnel_status st =
-	    tunnel_request_check(&req, ha->token.secret, ha->token.network);
-	if (st == TUNNEL_STATUS_OK &&
-	    !tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s)))
-		st = TUNNEL_STATUS_NOT_ALLOWED;
-	return st;
+	/* -allow was checked when the stream opened (on_tunnel_stream). */
+	return tunnel_request_check(&req, ha->token.secret, ha->token.network);
 }
 
 static void host_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
@@ -233,8 +262,7 @@ static void host_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
 		return;
 	}
 	const char *why = NULL;
-	tunnel_status st =
-	    check_request(ha, &f->header, f->stream, data, len, used, &why);
+	tunnel_status st = check_request(ha, &f->header, data, len, used, &why);
 	if (st == 0)
 		return;
 	if (st != TUNNEL_STATUS_OK) {
@@ -291,6 +319,50 @@ static void on_compat_stream(p2p_stream *s, const char *protocol, void *user)
 
 /* --- UDP flows --- */
 
+/* A flow is header-pending from its stream's opening to the host's
+ * answer; established (a socket, forwarding) from an OK to its close;
+ * in neither while it ends. Each kind has its own limits, so streams
+ * that never earn a socket cannot take the slots of those that do. */
+static bool flow_pending(const tunnel_udp_flow *f)
+{
+	return f->stream && !f->forwarding && !f->closing;
+}
+
+static bool flow_established(const tunnel_udp_flow *f)
+{
+	return f->forwarding && !f->closing;
+}
+
+typedef struct flow_census {
+	size_t established;
+	size_t pending;
+	size_t pending_peer; /* of those, from the peer asked about */
+	tunnel_udp_flow *oldest_pending;
+} flow_census;
+
+/* Counts the flows by kind, and the header-pending ones of peer (NULL:
+ * none). A walk, not counters: a flow changes kind inside fwd_udp.c, and
+ * the list is bounded by the limits it checks (a few thousand at most). */
+static void flow_count(const host_app *ha, const p2p_peerid *peer, flow_census *c)
+{
+	memset(c, 0, sizeof *c);
+	for (tunnel_udp_flow *f = ha->flows; f; f = f->next) {
+		if (flow_established(f)) {
+			c->established++;
+			continue;
+		}
+		if (!flow_pending(f))
+			continue;
+		c->pending++;
+		/* <=: the list is newest first, so of two made in the same
+		 * millisecond the later one found is the older. */
+		if (!c->oldest_pending || f->started <= c->oldest_pending->started)
+			c->oldest_pending = f;
+		if (peer && p2p_peerid_equal(p2p_stream_remote_peer(f->stream), peer))
+			c->pending_peer++;
+	}
+}
+
 static void host_flow_done(tunnel_udp_flow *f)
 {
 	host_app *ha = f->owner;
@@ -309,6 +381,22 @@ static void host_flow_done(tunnel_udp_flow *f)
 	ha->n_flows--;
 }
 
+/* A refused flow is gone at once (answer, then reset): it holds no slot
+ * and no socket while waiting for a peer that may never close. Only an
+ * answer still queued behind a backed-up connection gets a clean close
+ * after it instead, and tunnel_udp_flow_sweep resets that one if the
+ * peer does not close back in time. */
+static void refuse_flow(host_app *ha, tunnel_udp_flow *f, tunnel_status st,
+                        const char *why)
+{
+	log_refusal(ha, f->stream, st, why);
+	answer(f->stream, st, why);
+	if (p2p_stream_pending(f->stream) == 0)
+		tunnel_udp_flow_abort(f);
+	else
+		tunnel_udp_flow_close(f);
+}
+
 static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len,
                              size_t *used)
 {
@@ -316,14 +404,24 @@ static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len
 	if (f->header.done)
 		return;
 	const char *why = NULL;
-	tunnel_status st =
-	    check_request(ha, &f->header, f->stream, data, len, used, &why);
+	tunnel_status st = check_request(ha, &f->header, data, len, used, &why);
 	if (st == 0)
 		return;
+	/* Only a request that passed gets a socket. */
+	if (st == TUNNEL_STATUS_OK) {
+		flow_census c;
+		flow_count(ha, NULL, &c);
+		if (c.established >= HOST_MAX_UDP_FLOWS) {
+			st = TUNNEL_STATUS_SERVICE_UNAVAILABLE;
+			why = "the host has too many UDP flows";
+		} else if (tunnel_udp_flow_connect(
+		               f, (const struct sockaddr *)&ha->target) < 0) {
+			st = TUNNEL_STATUS_SERVICE_UNAVAILABLE;
+			why = "the host cannot open a socket to the service";
+		}
+	}
 	if (st != TUNNEL_STATUS_OK) {
-		log_refusal(ha, f->stream, st, why);
-		respond(f->stream, st, why);
-		tunnel_udp_flow_close(f);
+		refuse_flow(ha, f, st, why);
 		return;
 	}
 	host_session *s = session_get(ha, f->stream);
@@ -343,10 +441,16 @@ static const tunnel_udp_flow_hooks host_udp_hooks = {
 
 static void on_udp_stream(host_app *ha, p2p_stream *s)
 {
+	flow_census c;
+	flow_count(ha, p2p_stream_remote_peer(s), &c);
+	if (c.pending_peer >= HOST_MAX_UDP_PENDING_PER_PEER) {
+		p2p_stream_reset(s); /* that peer's own streams are in the way */
+		return;
+	}
+	if (c.pending >= HOST_MAX_UDP_PENDING && c.oldest_pending)
+		tunnel_udp_flow_abort(c.oldest_pending);
 	tunnel_udp_flow *f;
-	if (ha->n_flows >= HOST_MAX_UDP_FLOWS ||
-	    tunnel_udp_flow_new_host(&f, ha->app.loop, (struct sockaddr *)&ha->target,
-	                             &host_udp_hooks, ha) < 0) {
+	if (tunnel_udp_flow_new_host(&f, ha->app.loop, &host_udp_hooks, ha) < 0) {
 		p2p_stream_reset(s);
 		return;
 	}
@@ -361,12 +465,14 @@ static void on_udp_stream(host_app *ha, p2p_stream *s)
 static void on_sweep(uv_timer_t *t)
 {
 	host_app *ha = t->data;
-	size_t n = tunnel_tcp_fwd_sweep(ha->fwds, uv_now(t->loop));
+	uint64_t now = uv_now(t->loop);
+	size_t n =
+	    tunnel_tcp_fwd_sweep(ha->fwds, now) + tunnel_udp_flow_sweep(ha->flows, now);
 	if (n)
 		tunnel_app_say(&ha->app, "dropped %zu tunnel(s) stuck before forwarding",
 		               n);
 	for (tunnel_udp_flow *f = ha->flows; f; f = f->next)
-		if (!f->closing &&
+		if (flow_established(f) &&
 		    tunnel_udp_flow_idle_ms(f) >= ha->app.opts->udp_timeout_ms)
 			tunnel_udp_flow_close(f);
 }
@@ -380,8 +486,8 @@ static bool refuse_limited(host_app *ha, p2p_stream *s)
 		return false;
 	log_refusal(ha, s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
 	            "over a limited relay circuit");
-	respond(s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
-	        "the relay limits this circuit; tunnels need an unlimited relay");
+	refuse_at_once(s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+	               "the relay limits this circuit; tunnels need an unlimited relay");
 	return true;
 }
 
@@ -390,6 +496,15 @@ static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user)
 	host_app *ha = user;
 	if (refuse_limited(ha, s))
 		return;
+	/* -allow comes first, before the header is read and before anything
+	 * is made for the stream: a peer not on the list gets no forwarder
+	 * and no socket, and the same answer whatever it would send, so it
+	 * cannot tell a right secret from a wrong one. */
+	if (!tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s))) {
+		log_refusal(ha, s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
+		refuse_at_once(s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
+		return;
+	}
 	if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {
 		on_udp_stream(ha, s);
 		return;
@@ -517,17 +632,26 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 			return TUNNEL_EXIT_USAGE;
 		}
 	}
+	/* Allow-listed clients are kept over strangers by the connection
+	 * manager, and exempt from the per-IP limits (host.h). */
+	for (size_t i = 0; i < ha->acl.n; i++)
+		if (p2p_host_protect(ha->app.host, &ha->acl.peers[i], true) < 0)
+			return TUNNEL_EXIT_FAILURE;
 	if (resolve_target(ha, o) < 0) {
 		tunnel_emit_error(ha->app.events, "cannot resolve the service address %s",
 		                  o->target ? o->target : "127.0.0.1");
 		return TUNNEL_EXIT_USAGE;
 	}
 	if (tunnel_token_init(&ha->token, o->network, p2p_host_peer_id(ha->app.host)) <
-	        0 ||
-	    host_secret_load_or_create(key_path, ha->token.secret) < 0) {
+	    0) {
+		tunnel_emit_error(ha->app.events, "cannot make the token");
+		return TUNNEL_EXIT_FAILURE;
+	}
+	char why[P2P_KEYFILE_WHY_MAX];
+	if (host_secret_load_or_create(key_path, ha->token.secret, why, sizeof why) < 0) {
 		tunnel_emit_error(ha->app.events,
-		                  "cannot load or create the token secret next to %s",
-		                  key_path);
+		                  "cannot load or create the token secret next to %s: %s",
+		                  key_path, why);
 		return TUNNEL_EXIT_FAILURE;
 	}
 	static const p2p_host_observer obs = {.on_disconnected = on_conn_closed};

@@ -26,7 +26,8 @@ int tunnel_control_new(tunnel_control **out, uv_loop_t *loop, int fd, FILE *even
 void tunnel_control_close(tunnel_control *c);
 
 /* Writes one event line (as made by tunnel_event_*) to `events` and
- * flushes, then empties line. */
+ * flushes, then empties line. With stdout a pipe or a socket, `events` is
+ * output.h's FILE: this never blocks, and never drops the event. */
 void tunnel_emit(FILE *events, p2p_buf *line);
 /* Shorthand for an ERROR event with a printf-style sentence. */
 #if defined(__GNUC__)

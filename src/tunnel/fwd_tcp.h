@@ -25,10 +25,6 @@
 #include "p2p/stream.h"
 #include "tunnel/header.h"
 
-/* A tunnel that has not started forwarding this long after it was made
- * (no header, no answer, a refusal the peer never closes) is aborted by
- * its owner's sweep (tunnel_tcp_fwd_sweep). */
-#define TUNNEL_HEADER_TIMEOUT_MS 10000
 /* Bytes held from a headerless stream while the service is connecting. */
 #define TUNNEL_FWD_EARLY_MAX (1024 * 1024)
 

@@ -47,9 +47,13 @@ void tunnel_udp_flow_close(tunnel_udp_flow *f)
 		return;
 	f->closing = true;
 	/* Half-close: the far side sees the end and closes too; the stream's
-	 * on_close then frees the flow. */
-	if (f->stream)
+	 * on_close then frees the flow (or the sweep resets a stream whose
+	 * peer never does). */
+	if (f->stream) {
 		p2p_stream_close(f->stream);
+		f->fin_sent = true;
+		f->fin_at = uv_now(f->loop);
+	}
 	close_own_sock(f);
 }
 
@@ -170,7 +174,7 @@ static tunnel_udp_flow *flow_alloc(uv_loop_t *loop, const tunnel_udp_flow_hooks 
 	tunnel_header_reader_init(&f->header);
 	tunnel_udp_decoder_init(&f->dec);
 	p2p_buf_init(&f->queue);
-	f->last_active = uv_now(loop);
+	f->started = f->last_active = uv_now(loop);
 	return f;
 }
 
@@ -205,38 +209,36 @@ static void on_own_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	free(buf->base);
 }
 
-/* For a flow that fails while being made: its owner never saw it. */
-static const tunnel_udp_flow_hooks unowned_hooks = {0};
-
 int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
-                             const struct sockaddr *target,
                              const tunnel_udp_flow_hooks *hooks, void *owner)
 {
 	tunnel_udp_flow *f = flow_alloc(loop, hooks, owner);
 	if (!f)
 		return P2P_ENOMEM;
-	if (uv_udp_init(loop, &f->own_sock) < 0) {
-		f->hooks = &unowned_hooks;
-		tunnel_udp_flow_maybe_done(f);
+	*out = f;
+	return P2P_OK;
+}
+
+int tunnel_udp_flow_connect(tunnel_udp_flow *f, const struct sockaddr *target)
+{
+	if (f->owns_sock || f->sock || f->closing)
+		return P2P_ESTATE;
+	if (uv_udp_init(f->loop, &f->own_sock) < 0)
 		return P2P_EIO;
-	}
 	f->own_sock.data = f;
 	f->owns_sock = true;
 	f->sock_closed = false;
-	f->sock = &f->own_sock;
-	int rc = uv_udp_connect(&f->own_sock, target);
-	if (rc == 0) {
-		int sz = TUNNEL_UDP_SOCK_BUFFER;
-		uv_recv_buffer_size((uv_handle_t *)&f->own_sock, &sz);
-		sz = TUNNEL_UDP_SOCK_BUFFER;
-		uv_send_buffer_size((uv_handle_t *)&f->own_sock, &sz);
-	}
-	if (rc < 0) {
-		f->hooks = &unowned_hooks;
-		close_own_sock(f); /* frees f from the loop */
+	if (uv_udp_connect(&f->own_sock, target) < 0) {
+		/* The handle is closed from the loop; the flow lives on, still
+		 * without a socket, for its owner to refuse. */
+		close_own_sock(f);
 		return P2P_EIO;
 	}
-	*out = f;
+	f->sock = &f->own_sock;
+	int sz = TUNNEL_UDP_SOCK_BUFFER;
+	uv_recv_buffer_size((uv_handle_t *)&f->own_sock, &sz);
+	sz = TUNNEL_UDP_SOCK_BUFFER;
+	uv_send_buffer_size((uv_handle_t *)&f->own_sock, &sz);
 	return P2P_OK;
 }
 
@@ -250,6 +252,8 @@ int tunnel_udp_flow_start(tunnel_udp_flow *f)
 {
 	if (f->closing || !f->stream)
 		return P2P_ECLOSED;
+	if (!f->sock)
+		return P2P_ESTATE; /* a host flow not connected */
 	f->forwarding = true;
 	if (f->owns_sock &&
 	    uv_udp_recv_start(&f->own_sock, on_own_alloc, on_own_recv) < 0) {
@@ -310,4 +314,23 @@ void tunnel_udp_flow_send(tunnel_udp_flow *f, const uint8_t *data, size_t len)
 	}
 	f->dgrams_to_stream++;
 	f->bytes_to_stream += len;
+}
+
+size_t tunnel_udp_flow_sweep(tunnel_udp_flow *first, uint64_t now)
+{
+	size_t n = 0;
+	for (tunnel_udp_flow *f = first; f; f = f->next) {
+		if (!f->stream || f->timed_out || f->stream_pending)
+			continue;
+		bool stuck = !f->forwarding && !f->closing &&
+		             now - f->started >= TUNNEL_HEADER_TIMEOUT_MS;
+		bool unanswered =
+		    f->fin_sent && now - f->fin_at >= TUNNEL_HEADER_TIMEOUT_MS;
+		if (!stuck && !unanswered)
+			continue;
+		f->timed_out = true;
+		tunnel_udp_flow_abort(f);
+		n++;
+	}
+	return n;
 }

@@ -4,12 +4,15 @@
  *
  * On the client the flow shares the listening UDP socket and remembers the
  * source address its replies go back to; on the host it owns a socket
- * connected to the service. Before forwarding starts, the stream's bytes
- * go to the role's on_header hook, and outgoing datagrams wait in a small
- * bounded queue. UDP may drop: a datagram that finds the stream congested
- * or the queue full is dropped (and counted), never buffered without
- * bound. A flow idle for the app's timeout is closed by the owner
- * (tunnel_udp_flow_idle_ms). */
+ * connected to the service, opened only once the header was accepted
+ * (tunnel_udp_flow_connect), so that a peer without the secret holds no
+ * file descriptor. Before forwarding starts, the stream's bytes go to the
+ * role's on_header hook, and outgoing datagrams wait in a small bounded
+ * queue. UDP may drop: a datagram that finds the stream congested or the
+ * queue full is dropped (and counted), never buffered without bound. A
+ * flow idle for the app's timeout is closed by the owner
+ * (tunnel_udp_flow_idle_ms); one stuck without a header, or closed and
+ * never closed back, is aborted by the owner's tunnel_udp_flow_sweep. */
 #ifndef TUNNEL_FWD_UDP_H
 #define TUNNEL_FWD_UDP_H
 
@@ -67,6 +70,10 @@ struct tunnel_udp_flow {
 	                           TUNNEL_UDP_FLOW_QUEUE_MAX */
 	bool closing;
 	bool done;
+	bool timed_out;       /* aborted by tunnel_udp_flow_sweep */
+	bool fin_sent;        /* tunnel_udp_flow_close half-closed the stream */
+	uint64_t started;     /* uv_now when made */
+	uint64_t fin_at;      /* uv_now when fin_sent was set */
 	p2p_buf queue;        /* frames waiting for the host's OK */
 	uint64_t last_active; /* uv_now of the last datagram either way */
 	uint64_t dgrams_to_stream, dgrams_to_sock, dropped;
@@ -78,12 +85,16 @@ struct tunnel_udp_flow {
 int tunnel_udp_flow_new_client(tunnel_udp_flow **out, uv_loop_t *loop, uv_udp_t *sock,
                                const struct sockaddr *peer,
                                const tunnel_udp_flow_hooks *hooks, void *owner);
-/* A host flow with its own socket connected to `target`. */
+/* A host flow, without a socket yet: see tunnel_udp_flow_connect. */
 int tunnel_udp_flow_new_host(tunnel_udp_flow **out, uv_loop_t *loop,
-                             const struct sockaddr *target,
                              const tunnel_udp_flow_hooks *hooks, void *owner);
+/* Opens the host flow's own socket, connected to `target` (before
+ * tunnel_udp_flow_start). P2P_EIO if it cannot (out of file descriptors);
+ * the flow is left as it was, for the owner to refuse. */
+int tunnel_udp_flow_connect(tunnel_udp_flow *f, const struct sockaddr *target);
 void tunnel_udp_flow_set_stream(tunnel_udp_flow *f, p2p_stream *s);
-/* Forwarding starts: queued datagrams go out, replies come back. */
+/* Forwarding starts: queued datagrams go out, replies come back. A host
+ * flow must be connected first (P2P_ESTATE). */
 int tunnel_udp_flow_start(tunnel_udp_flow *f);
 /* A datagram for the stream (queued before start). */
 void tunnel_udp_flow_send(tunnel_udp_flow *f, const uint8_t *data, size_t len);
@@ -93,6 +104,11 @@ void tunnel_udp_flow_close(tunnel_udp_flow *f);
 void tunnel_udp_flow_abort(tunnel_udp_flow *f);
 /* Milliseconds since the last datagram. */
 uint64_t tunnel_udp_flow_idle_ms(const tunnel_udp_flow *f);
+/* Aborts every flow of the list starting at `first` whose stream has been
+ * TUNNEL_HEADER_TIMEOUT_MS without forwarding (no header, or no answer;
+ * an open in flight aside), or waiting that long for the peer to close
+ * back after tunnel_udp_flow_close; returns how many. */
+size_t tunnel_udp_flow_sweep(tunnel_udp_flow *first, uint64_t now);
 /* See tunnel_tcp_fwd_maybe_done. */
 bool tunnel_udp_flow_maybe_done(tunnel_udp_flow *f);
 

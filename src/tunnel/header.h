@@ -23,6 +23,11 @@
 #define TUNNEL_PROTOCOL   "/mtunnel/2.0.0"
 #define TUNNEL_HEADER_MAX 1024 /* bytes of one request or response message */
 #define TUNNEL_REASON_MAX 256  /* bytes of a response's reason */
+/* A host's tunnel or flow that has not started forwarding this long after
+ * its stream opened (no header, no answer, a refusal or close the peer
+ * never answers) is aborted by the host's sweep (tunnel_tcp_fwd_sweep,
+ * tunnel_udp_flow_sweep): a peer cannot hold what it has not earned. */
+#define TUNNEL_HEADER_TIMEOUT_MS 10000
 
 /* The values of TunnelResponse.Status in proto/tunnel.proto. */
 typedef enum tunnel_status {

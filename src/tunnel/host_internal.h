@@ -56,9 +56,12 @@ typedef struct host_app {
 } host_app;
 
 /* Loads the token's secret from beside the key file (host.key ->
- * host.secret), or stores the fresh one already in secret there, so that
- * the token survives restarts. */
-int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN]);
+ * host.secret), or makes a fresh one and stores it there, so that the
+ * token survives restarts. On failure `why` (why_len bytes,
+ * P2P_KEYFILE_WHY_MAX always fits; or NULL and 0) says which file and
+ * what is wrong with it; after a success why[0] is '\0'. */
+int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN],
+                               char *why, size_t why_len);
 /* Builds the token's addresses afresh (direct, relays', loopback), has
  * identify advertise them and prints the TOKEN event. 0, or an exit
  * status after an ERROR event. */

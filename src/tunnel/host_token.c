@@ -1,21 +1,24 @@
 /* The host's token (host_internal.h): its secret kept beside the key,
  * its addresses (the dialable ones, the relays' circuits, loopback last),
  * and the relays (-relay) whose reservations put circuits in it. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "p2p/error.h"
+#include "p2p/keys.h"
 #include "tunnel/addrs.h"
 #include "tunnel/host_internal.h"
 #include "tunnel/json.h"
 
 /* The secret lives next to the key (host.key -> host.secret) so that the
- * token stays valid across restarts. */
-int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN])
+ * token stays valid across restarts. keys.h writes it whole or not at all
+ * and refuses a file of the wrong size or mode, saying why (in `why`)
+ * rather than starting with a secret nobody has. */
+int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRET_LEN],
+                               char *why, size_t why_len)
 {
+	if (why != NULL && why_len > 0)
+		why[0] = '\0';
 	char path[TUNNEL_PATH_MAX];
 	size_t kl = strlen(key_path);
 	int n;
@@ -23,26 +26,14 @@ int host_secret_load_or_create(const char *key_path, uint8_t secret[TUNNEL_SECRE
 		n = snprintf(path, sizeof path, "%.*s.secret", (int)(kl - 4), key_path);
 	else
 		n = snprintf(path, sizeof path, "%s.secret", key_path);
-	if (n < 0 || (size_t)n >= sizeof path)
+	if (n < 0 || (size_t)n >= sizeof path) {
+		if (why != NULL && why_len > 0)
+			snprintf(why, why_len, "the path %s.secret is too long",
+			         key_path);
 		return P2P_ETOOBIG;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r = read(fd, secret, TUNNEL_SECRET_LEN);
-		close(fd);
-		return r == TUNNEL_SECRET_LEN ? P2P_OK : P2P_EPROTO;
 	}
-	if (errno != ENOENT)
-		return P2P_EIO;
-	/* secret already holds fresh random bytes (tunnel_token_init). */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return P2P_EIO;
-	ssize_t w = write(fd, secret, TUNNEL_SECRET_LEN);
-	if (close(fd) < 0 || w != TUNNEL_SECRET_LEN) {
-		unlink(path);
-		return P2P_EIO;
-	}
-	return P2P_OK;
+	return p2p_secret_load_or_create(secret, TUNNEL_SECRET_LEN, path,
+	                                 "the old token stops working", why, why_len);
 }
 
 /* Adds one address to the token unless it is there already. */
@@ -155,7 +146,11 @@ int host_token_print(host_app *ha)
 		               tunnel_network_name(ha->token.network), ha->target_text);
 		for (size_t i = 0; i < ha->token.n_addrs; i++)
 			tunnel_app_say(&ha->app, "listening on %s", addrs[i]);
-		tunnel_app_say(&ha->app, "token: %s", (const char *)text.data);
+		/* The token holds the secret, and stderr often ends up in
+		 * journald or syslog: it goes to stdout's TOKEN event only,
+		 * unless -v asks for it here too. */
+		if (ha->app.opts->verbosity > 0)
+			tunnel_app_say(&ha->app, "token: %s", (const char *)text.data);
 		tunnel_emit(ha->app.events, &ev);
 	}
 	for (size_t i = 0; i < ha->token.n_addrs; i++)

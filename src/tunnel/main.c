@@ -16,6 +16,7 @@
 #include "tunnel/app_relay.h"
 #include "tunnel/cli.h"
 #include "tunnel/control.h"
+#include "tunnel/output.h"
 
 /* Allocations above this come from mmap; free heap above the trim
  * threshold goes back to the system. */
@@ -62,10 +63,20 @@ int main(int argc, char **argv)
 		tunnel_emit_error(stdout, "cannot start the event loop");
 		return TUNNEL_EXIT_FAILURE;
 	}
+	/* From here on, a stdout or stderr nobody reads cannot stall the
+	 * loop (output.h). */
+	tunnel_output_init(&loop);
 	int rc = o.role == TUNNEL_ROLE_RELAY    ? tunnel_relay_main(&loop, &o)
 	         : o.role == TUNNEL_ROLE_CLIENT ? tunnel_client_main(&loop, &o)
 	                                        : tunnel_host_main(&loop, &o);
-	/* Drain what closing left behind, then free the loop. */
+	/* The app that stopped on a full event queue is gone. */
+	tunnel_output_on_events_full(NULL, NULL);
+	/* Drain what closing left behind, write out what is still queued for
+	 * stdout and stderr (for a while), then free the loop. Events that
+	 * never reached stdout's reader make the run a failure. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (tunnel_output_close(TUNNEL_OUTPUT_EXIT_WAIT_MS) && rc == TUNNEL_EXIT_OK)
+		rc = TUNNEL_EXIT_FAILURE;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0 && o.verbosity > 0)
 		fprintf(stderr, "tunnel: handles left open at exit\n");

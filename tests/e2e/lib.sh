@@ -142,3 +142,31 @@ stop_pid() {
 	wait "$pid" || rc=$?
 	[ "$rc" = "$want" ] || fail "process $pid exited with $rc, expected $want"
 }
+
+# --- hostile peers (tools/tunnel-attack) ---
+ATTACK="$BUILD_DIR/tunnel-attack"
+
+# fd_count PID: the file descriptors a process holds now.
+fd_count() {
+	ls "/proc/$1/fd" | wc -l
+}
+
+# start_attack NAME TOKEN ARGS...: a hostile client holding many tunnel
+# streams on one connection (see tools/tunnel-attack/main.c); waits until
+# it settled and sets ATTACK_PID and ATTACK_EV (its SETTLED event).
+start_attack() {
+	local name=$1 tok=$2
+	shift 2
+	[ -x "$ATTACK" ] || fail "no tunnel-attack at $ATTACK"
+	start_bg "$name" "$ATTACK" -token "$tok" "$@"
+	ATTACK_PID=$LAST_PID
+	ATTACK_EV=$(wait_event "$TMP/$name.out" SETTLED 30 1 "$ATTACK_PID") ||
+		fail "$name did not settle"
+}
+
+# check_json JSON PYTHON_EXPR: fails unless the expression holds for the
+# event (bound as ev).
+check_json() {
+	python3 -c 'import json, sys; ev = json.loads(sys.argv[1]); assert eval(sys.argv[2]), ev' \
+		"$1" "$2" || fail "expected $2 in $1"
+}

@@ -186,6 +186,23 @@ def expect_closed(port, timeout):
     return 0
 
 
+def count_accepts(portfile, countfile):
+    """Accepts TCP connections and closes them, writing how many came so
+    far to countfile (0 at start): a service that tells whether anything
+    reached it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    n = 0
+    write_port(countfile, n)
+    write_port(portfile, srv.getsockname()[1])
+    while True:
+        conn, _ = srv.accept()
+        conn.close()
+        n += 1
+        write_port(countfile, n)
+
+
 def udp_echo(portfile):
     """Echoes every datagram back to its sender."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -410,6 +427,8 @@ def main():
         return serve_bidir(a[0], int(a[1]), a[2])
     if cmd == "client-bidir":
         return client_bidir(int(a[0]), int(a[1]), int(a[2]) if len(a) > 2 else 1)
+    if cmd == "count-accepts":
+        return count_accepts(a[0], a[1])
     if cmd == "udp-echo":
         return udp_echo(a[0])
     if cmd == "udp-check":
