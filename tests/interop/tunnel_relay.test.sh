@@ -37,6 +37,17 @@ start_bg() {
 	PEER_PIDS[$name]=$!
 }
 
+# wait_grep PATTERN FILE: the line may come a moment after the event that
+# caused it (the js relay logs after it answered).
+wait_grep() {
+	local i
+	for i in $(seq 100); do
+		grep -q "$1" "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Services on loopback: a page and the bidirectional checker.
 mkdir -p "$WORK/www" "$WORK/bidir"
 echo "hello through a js relay $$" >"$WORK/www/index.html"
@@ -63,14 +74,14 @@ start_tunnel_host() {
 start_peer jsrelay "$NODE" "$RELAY_JS" --relay --listen /ip4/127.0.0.1/tcp/0
 JS_RELAY=$PEER_ADDR JS_RELAY_ID=$PEER_ID
 start_tunnel_host webhost "$WEB_PORT" "$JS_RELAY"
-grep -q '"event":"reservation"' "$WORK/jsrelay.out" || fail "the js relay logged no reservation"
+wait_grep '"event":"reservation"' "$WORK/jsrelay.out" || fail "the js relay logged no reservation"
 start_bg webclient "$TUNNEL" -token "$RTOKEN" -port 0
 ev=$(wait_event "$WORK/webclient.out" CONNECTED 30) || fail "the client printed no CONNECTED"
 [ "$(json_get "$ev" path)" = relayed ] || fail "CONNECTED is not relayed: $ev"
 json_get "$ev" addr | grep -q "/p2p/$JS_RELAY_ID/p2p-circuit" || fail "not through the js relay: $ev"
 page=$(curl -sS -m 20 "http://127.0.0.1:$(json_get "$ev" port)/index.html") || fail "curl through the js relay failed"
 [ "$page" = "hello through a js relay $$" ] || fail "wrong page: $page"
-grep -q '"event":"circuit"' "$WORK/jsrelay.out" || fail "the js relay logged no circuit"
+wait_grep '"event":"circuit"' "$WORK/jsrelay.out" || fail "the js relay logged no circuit"
 echo "ok: a web page through a js-libp2p relay"
 
 start_tunnel_host bidirhost "$SVC_PORT" "$JS_RELAY"
@@ -94,7 +105,7 @@ if page=$(curl -sS -m 10 "http://127.0.0.1:$(json_get "$ev" port)/index.html" 2>
 	fail "a page came through a limited relay: $page"
 fi
 [ -z "${page:-}" ] || fail "partial data through a limited relay: $page"
-grep -q '"action":"ERROR".*unlimited relay' "$WORK/limclient.out" ||
+wait_grep '"action":"ERROR".*unlimited relay' "$WORK/limclient.out" ||
 	fail "the client's ERROR does not say an unlimited relay is needed"
 echo "ok: a limited js-libp2p relay gives a clear ERROR and no data"
 for p in limclient limhost jslimited; do stop_peer "$p"; done
