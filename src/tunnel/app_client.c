@@ -549,7 +549,7 @@ static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 		}
 		p2p_buf ev;
 		p2p_buf_init(&ev);
-		if (tunnel_event_list(&ev, &info, n, cmd->detail) == 0)
+		if (tunnel_event_list(&ev, &info, n, cmd->detail, NULL, 0) == 0)
 			tunnel_emit(app->events, &ev);
 		p2p_buf_free(&ev);
 	} else if (cmd->action == TUNNEL_CMD_DISCONNECT) {

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "p2p/error.h"
+#include "p2p/rcmgr.h"
 #include "tunnel/acl.h"
 #include "tunnel/app.h"
 #include "tunnel/fwd_tcp.h"
@@ -175,6 +176,8 @@ static void refuse_at_once(p2p_stream *s, tunnel_status status, const char *reas
 static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
                         const char *reason)
 {
+	if ((size_t)status < sizeof ha->refused / sizeof ha->refused[0])
+		ha->refused[status]++;
 	char id[P2P_PEERID_STR_MAX];
 	p2p_peerid_to_string(p2p_stream_remote_peer(s), id, sizeof id);
 	tunnel_app_say_limited(&ha->app, &ha->app.refusals,
@@ -521,6 +524,34 @@ static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user)
 
 /* --- control --- */
 
+/* Names of the tunnel's own refusals in LIST, by tunnel_status. */
+static const char *const refusal_names[] = {
+    [TUNNEL_STATUS_BAD_REQUEST] = "bad-request",
+    [TUNNEL_STATUS_BAD_SECRET] = "bad-secret",
+    [TUNNEL_STATUS_WRONG_NETWORK] = "wrong-network",
+    [TUNNEL_STATUS_NOT_ALLOWED] = "not-allowed",
+    [TUNNEL_STATUS_SERVICE_UNAVAILABLE] = "service-unavailable",
+};
+#define HOST_LIST_COUNTERS (TUNNEL_STATUS_SERVICE_UNAVAILABLE + P2P_RCMGR_N_REASONS)
+
+/* LIST's "refused": the tunnel's refusals, then the resource manager's
+ * (connections, handshakes and streams turned away or closed), all of
+ * them, zeros too, so that a consumer finds every key. */
+static size_t host_refusal_counters(host_app *ha, tunnel_counter *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t st = TUNNEL_STATUS_BAD_REQUEST;
+	     st <= TUNNEL_STATUS_SERVICE_UNAVAILABLE && n < max; st++)
+		out[n++] = (tunnel_counter){refusal_names[st], ha->refused[st]};
+	p2p_rcmgr_stats rs;
+	p2p_host_rcmgr_stats(ha->app.host, &rs);
+	for (int r = 0; r < P2P_RCMGR_N_REASONS && n < max; r++)
+		if (r != P2P_RCMGR_OK)
+			out[n++] = (tunnel_counter){
+			    p2p_rcmgr_reason_name((p2p_rcmgr_reason)r), rs.count[r]};
+	return n;
+}
+
 static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 {
 	host_app *ha = (host_app *)app;
@@ -549,7 +580,9 @@ static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 		}
 		p2p_buf ev;
 		p2p_buf_init(&ev);
-		if (tunnel_event_list(&ev, info, n, cmd->detail) == 0)
+		tunnel_counter refused[HOST_LIST_COUNTERS];
+		size_t n_refused = host_refusal_counters(ha, refused, HOST_LIST_COUNTERS);
+		if (tunnel_event_list(&ev, info, n, cmd->detail, refused, n_refused) == 0)
 			tunnel_emit(app->events, &ev);
 		p2p_buf_free(&ev);
 		free(info);

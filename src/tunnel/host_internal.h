@@ -14,6 +14,7 @@
 #include "tunnel/app.h"
 #include "tunnel/fwd_tcp.h"
 #include "tunnel/fwd_udp.h"
+#include "tunnel/header.h"
 #include "tunnel/token.h"
 
 #define HOST_ADDR_TEXT_MAX 256
@@ -53,6 +54,8 @@ typedef struct host_app {
 	bool token_printed;
 	uv_timer_t token_timer; /* HOST_FIRST_TOKEN_WAIT_MS */
 	bool token_timer_on;
+	/* Tunnel streams refused, by tunnel_status (LIST's "refused"). */
+	uint64_t refused[TUNNEL_STATUS_SERVICE_UNAVAILABLE + 1];
 } host_app;
 
 /* Loads the token's secret from beside the key file (host.key ->

@@ -293,10 +293,13 @@ int tunnel_event_disconnect(p2p_buf *out, const char *session_id, const char *re
 }
 
 int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t n,
-                      bool detail)
+                      bool detail, const tunnel_counter *refused, size_t n_refused)
 {
-	if (sessions == NULL && n > 0)
+	if ((sessions == NULL && n > 0) || (refused == NULL && n_refused > 0))
 		return P2P_EINVAL;
+	for (size_t i = 0; i < n_refused; i++)
+		if (refused[i].name == NULL)
+			return P2P_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (sessions[i].session_id == NULL)
 			return P2P_EINVAL;
@@ -331,6 +334,10 @@ int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t 
 			     add_uint(item, "bytes_in", s->bytes_in) &&
 			     add_uint(item, "bytes_out", s->bytes_out);
 	}
+	cJSON *counts = ok && n_refused ? cJSON_AddObjectToObject(ev, "refused") : NULL;
+	ok = ok && (n_refused == 0 || counts != NULL);
+	for (size_t i = 0; ok && i < n_refused; i++)
+		ok = add_uint(counts, refused[i].name, refused[i].value);
 	return emit(ev, ok, out);
 }
 

@@ -74,8 +74,16 @@ int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
                       const char *addr);
 /* reason may be NULL. */
 int tunnel_event_disconnect(p2p_buf *out, const char *session_id, const char *reason);
+/* A named count, e.g. refusals by reason. */
+typedef struct tunnel_counter {
+	const char *name;
+	uint64_t value;
+} tunnel_counter;
+
+/* refused (may be NULL with n_refused 0): printed as "refused":{name:n,…},
+ * what the host turned away since it started, by reason. */
 int tunnel_event_list(p2p_buf *out, const tunnel_session_info *sessions, size_t n,
-                      bool detail);
+                      bool detail, const tunnel_counter *refused, size_t n_refused);
 int tunnel_event_error(p2p_buf *out, const char *error);
 
 /* ---- the relay service's events (tunnel -relay-service) ---- */

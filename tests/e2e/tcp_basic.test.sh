@@ -66,7 +66,12 @@ wait "$CLIENT_PID" || rc=$?
 [ $rc -eq 2 ] || fail "wrong secret: client exit $rc, expected 2"
 grep -q "refused" "$TMP/host2.err" || fail "the host did not log the refusal"
 [ ! -f "$TMP/bidir/recv.1" ] || fail "the service saw a connection from a wrong secret"
-echo "ok: wrong secret refused"
+# Counted and visible: LIST's "refused".
+send host2 '{"action":"LIST"}'
+ev=$(wait_event "$TMP/host2.out" LIST 10) || fail "no LIST after the refusal"
+[ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["refused"]["bad-secret"])' "$ev")" -ge 1 ] ||
+	fail "LIST does not count the refused secret: $ev"
+echo "ok: wrong secret refused (and counted in LIST)"
 stop_pid "$HOST_PID"
 
 # --- restart with the same key: the old token works again ---

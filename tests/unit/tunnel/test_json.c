@@ -217,7 +217,7 @@ static void test_events(void **state)
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "reason"));
 	cJSON_Delete(j);
 
-	assert_int_equal(tunnel_event_list(&b, NULL, 0, false), P2P_OK);
+	assert_int_equal(tunnel_event_list(&b, NULL, 0, false, NULL, 0), P2P_OK);
 	static const char empty_list[] = "{\"action\":\"LIST\",\"sessions\":[]}\n";
 	assert_int_equal(b.len, strlen(empty_list));
 	assert_memory_equal(b.data, empty_list, b.len);
@@ -227,13 +227,13 @@ static void test_events(void **state)
 	    {"peer-a", "/ip4/127.0.0.1/tcp/1", "direct", 3, UINT64_MAX, 42},
 	    {"peer-b", NULL, NULL, 0, 0, 0},
 	};
-	assert_int_equal(tunnel_event_list(&b, s, 2, false), P2P_OK);
+	assert_int_equal(tunnel_event_list(&b, s, 2, false, NULL, 0), P2P_OK);
 	static const char short_list[] =
 	    "{\"action\":\"LIST\",\"sessions\":[\"peer-a\",\"peer-b\"]}\n";
 	assert_int_equal(b.len, strlen(short_list));
 	assert_memory_equal(b.data, short_list, b.len);
 	p2p_buf_reset(&b);
-	assert_int_equal(tunnel_event_list(&b, s, 2, true), P2P_OK);
+	assert_int_equal(tunnel_event_list(&b, s, 2, true, NULL, 0), P2P_OK);
 	/* 64-bit counters are printed exactly. */
 	assert_non_null(
 	    strstr((const char *)b.data, "\"bytes_in\":18446744073709551615"));
@@ -251,7 +251,19 @@ static void test_events(void **state)
 	/* Required strings. */
 	assert_int_equal(tunnel_event_error(&b, NULL), P2P_EINVAL);
 	assert_int_equal(tunnel_event_token(&b, "t", NULL, NULL, 0), P2P_EINVAL);
-	assert_int_equal(tunnel_event_list(&b, NULL, 1, false), P2P_EINVAL);
+	assert_int_equal(tunnel_event_list(&b, NULL, 1, false, NULL, 0), P2P_EINVAL);
+	assert_int_equal(tunnel_event_list(&b, NULL, 0, false, NULL, 1), P2P_EINVAL);
+
+	/* Refusal counters, exact 64-bit. */
+	tunnel_counter c[2] = {{"bad-secret", 3}, {"conns-ip", UINT64_MAX}};
+	assert_int_equal(tunnel_event_list(&b, NULL, 0, false, c, 2), P2P_OK);
+	assert_non_null(
+	    strstr((const char *)b.data, "\"conns-ip\":18446744073709551615"));
+	j = take_line(&b);
+	const cJSON *refused = cJSON_GetObjectItemCaseSensitive(j, "refused");
+	assert_int_equal(
+	    cJSON_GetObjectItemCaseSensitive(refused, "bad-secret")->valueint, 3);
+	cJSON_Delete(j);
 	assert_int_equal(b.len, 0);
 	p2p_buf_free(&b);
 }
