@@ -15,6 +15,13 @@
                          open N connections, push 1 byte through each and
                          read it back, write the number that worked to
                          READYFILE, keep them open until RELEASEFILE exists
+  silent SRC PORT N READYFILE RELEASEFILE
+                         (bench/attacks.sh) hold N raw TCP connections from
+                         source address SRC to 127.0.0.1:PORT that send
+                         nothing, reopening each one the peer closes; write
+                         N to READYFILE once all are connected, stop when
+                         RELEASEFILE exists; print {"opened","reopened",
+                         "failed"}
   free-port              print a free TCP port on 127.0.0.1
   wait-listen PORT SECS  wait until something listens on 127.0.0.1:PORT
                          (read from /proc/net/tcp: no probe connection)
@@ -220,6 +227,49 @@ def hold(port, total, readyfile, releasefile):
     return 0 if ok == total else 1
 
 
+def silent(src, port, total, readyfile, releasefile):
+    def connect():
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        s.setblocking(False)
+        return s
+    sel = selectors.DefaultSelector()
+    opened = reopened = failed = 0
+    for _ in range(total):
+        try:
+            sel.register(connect(), selectors.EVENT_READ)
+            opened += 1
+        except OSError as e:
+            failed += 1
+            print(f"silent: {e}", file=sys.stderr)
+    with open(readyfile + ".tmp", "w") as f:
+        f.write(str(opened))
+    os.rename(readyfile + ".tmp", readyfile)
+    deadline = time.time() + 120
+    while not os.path.exists(releasefile) and time.time() < deadline:
+        for key, _ in sel.select(0.05):
+            s = key.fileobj
+            try:
+                data = s.recv(65536)
+            except OSError:
+                data = b""
+            if data:
+                continue  # the host spoke first (it should not): ignore
+            sel.unregister(s)
+            s.close()
+            try:
+                sel.register(connect(), selectors.EVENT_READ)
+                reopened += 1
+            except OSError:
+                failed += 1
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    print(json.dumps({"opened": opened, "reopened": reopened, "failed": failed}))
+    return 0 if opened == total else 1
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -367,6 +417,8 @@ def main(argv):
         return rtt(int(args[0]), int(args[1]), int(args[2]))
     if cmd == "hold":
         return hold(int(args[0]), int(args[1]), args[2], args[3])
+    if cmd == "silent":
+        return silent(args[0], int(args[1]), int(args[2]), args[3], args[4])
     if cmd == "free-port":
         return free_port()
     if cmd == "wait-listen":
