@@ -24,6 +24,7 @@
 
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
+#include "p2p/rcmgr.h"
 #include "p2p/relay.h"
 #include "protocols/relay/relay_client.h"
 #include "protocols/relay/relay_stream.h"
@@ -146,14 +147,13 @@ static void fail(kept_relay *r, int err, int status)
 
 /* --- circuit addresses --- */
 
-/* A loopback IP: 127.0.0.0/8 or ::1. */
-static bool is_loopback(const p2p_multiaddr_component *c)
+/* A loopback IP (127.0.0.0/8, ::1, their IPv4-mapped form), read as the
+ * resource manager reads an address's IP (rcmgr.h). */
+static bool addr_loopback(const uint8_t *a, size_t len)
 {
-	static const uint8_t one6[16] = {[15] = 1};
-	if (c->code == P2P_MA_IP4 && c->value_len == 4)
-		return c->value[0] == 127;
-	return c->code == P2P_MA_IP6 && c->value_len == 16 &&
-	       memcmp(c->value, one6, 16) == 0;
+	p2p_rcmgr_ip ip;
+	p2p_rcmgr_ip_from_addr(a, len, &ip);
+	return ip.loopback;
 }
 
 /* True for an address we would not give out: a circuit itself, an
@@ -172,21 +172,8 @@ static bool addr_unfit(const uint8_t *a, size_t len, bool loopback_ok)
 		if ((c.code == P2P_MA_IP4 || c.code == P2P_MA_IP6) &&
 		    c.value_len <= sizeof zero && memcmp(c.value, zero, c.value_len) == 0)
 			return true;
-		if (!loopback_ok && is_loopback(&c))
-			return true;
 	}
-	return rc < 0;
-}
-
-/* The relay was added by a loopback address: all on one machine. */
-static bool added_by_loopback(const kept_relay *r)
-{
-	size_t off = 0;
-	p2p_multiaddr_component c;
-	while (p2p_multiaddr_next(r->addr.data, r->addr.len, &off, &c) == 1)
-		if (is_loopback(&c))
-			return true;
-	return false;
+	return rc < 0 || (!loopback_ok && addr_loopback(a, len));
 }
 
 static bool have_circuit(const p2p_buf *list, size_t n, const p2p_buf *b)
@@ -200,10 +187,10 @@ static bool have_circuit(const p2p_buf *list, size_t n, const p2p_buf *b)
 /* Adds <a>/p2p/<relay>/p2p-circuit to list unless it is unfit or there
  * already. */
 static int add_circuit(const kept_relay *r, p2p_buf *list, size_t *n, const uint8_t *a,
-                       size_t len)
+                       size_t len, bool loopback_ok)
 {
 	if (len == 0 || *n == P2P_RELAY_KEEPER_MAX_ADDRS ||
-	    addr_unfit(a, len, added_by_loopback(r)))
+	    addr_unfit(a, len, loopback_ok))
 		return P2P_OK;
 	p2p_buf b;
 	p2p_buf_init(&b);
@@ -223,7 +210,10 @@ static int build_circuits(const kept_relay *r, const p2p_relay_reservation *res,
                           p2p_buf *list, size_t *n)
 {
 	*n = 0;
-	int err = add_circuit(r, list, n, r->addr.data, r->addr.len);
+	/* A relay added by a loopback address is on our machine: its loopback
+	 * addresses are of use then, and only then. */
+	bool loopback_ok = addr_loopback(r->addr.data, r->addr.len);
+	int err = add_circuit(r, list, n, r->addr.data, r->addr.len, loopback_ok);
 	for (size_t i = 0; err == P2P_OK && i < res->n_addrs; i++) {
 		const p2p_buf *a = &res->addrs[i];
 		size_t prefix;
@@ -231,7 +221,7 @@ static int build_circuits(const kept_relay *r, const p2p_relay_reservation *res,
 		 * do not); compare and rebuild without it. */
 		if (p2p_multiaddr_without_peer_id(a->data, a->len, &prefix) < 0)
 			continue;
-		err = add_circuit(r, list, n, a->data, prefix);
+		err = add_circuit(r, list, n, a->data, prefix, loopback_ok);
 	}
 	if (err < 0) {
 		for (size_t i = 0; i < *n; i++)
