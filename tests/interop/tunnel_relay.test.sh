@@ -17,16 +17,9 @@ HELPER=$SRC_DIR/tests/e2e/tunnel_helper.py
 RELAY_JS=$INTEROP_DIR/relay.mjs
 SIZE=$((4 * 1024 * 1024))
 
-wait_event() { python3 "$HELPER" wait-event "$1" "$2" "${3:-20}" "${4:-1}"; }
-json_get() { python3 "$HELPER" json-get "$1" "$2"; }
-wait_port_file() {
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && cat "$1" && return 0
-		sleep 0.1
-	done
-	fail "no port in $1"
-}
+# wait_event, json_get, wait_port_file
+# shellcheck source-path=SCRIPTDIR source=../e2e/events.sh
+source "$SRC_DIR/tests/e2e/events.sh"
 
 # start_bg NAME CMD...: in the background, output to $WORK/NAME.out/.err,
 # stopped by stop_peer like the others (it prints no listen line).

@@ -44,8 +44,9 @@ fail() {
 	exit 1
 }
 
-wait_event() { python3 "$HELPER" wait-event "$1" "$2" "${3:-20}" "${4:-1}"; }
-json_get() { python3 "$HELPER" json-get "$1" "$2"; }
+# wait_event, json_get, wait_port_file
+# shellcheck source-path=SCRIPTDIR source=../e2e/events.sh
+source "$SRC_DIR/tests/e2e/events.sh"
 
 # bg NODE NAME cmd...: in the background inside NODE, stdout/stderr to
 # $T/NAME.out/.err; lab_down kills it. Sets LAST_PID.
@@ -55,15 +56,6 @@ bg() {
 	ip netns exec "$LAB_PREFIX$node" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
 	LAST_PID=$!
 	LAB_PIDS+=("$LAST_PID")
-}
-
-wait_file() {
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && cat "$1" && return 0
-		sleep 0.1
-	done
-	fail "no $1"
 }
 
 # start_relay NODE ADDR NAME [FLAGS...]: sets RELAY_ADDR (.../p2p/ID) and
@@ -91,8 +83,8 @@ start_services() {
 	echo "hello from behind NAT1 $$" >"$T/www/index.html"
 	bg host web python3 "$HELPER" serve-http "$T/web.port" "$T/www"
 	bg host bidir python3 "$HELPER" serve-bidir "$T/bidir.port" "$SIZE" "$T/bidir"
-	WEB_PORT=$(wait_file "$T/web.port")
-	SVC_PORT=$(wait_file "$T/bidir.port")
+	WEB_PORT=$(wait_port_file "$T/web.port")
+	SVC_PORT=$(wait_port_file "$T/bidir.port")
 }
 
 # start_host NAME PORT RELAY...: a host on LAN1 reserving on each relay;
