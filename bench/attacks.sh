@@ -32,81 +32,9 @@ SETTLE_S=${SETTLE_S:-12}
 HELPER=$ROOT/bench/tunnel_helper.py
 START_WAIT_S=30
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tunnel-attacks.XXXXXX")
-PIDS=()
-FAILED=()
-
-cleanup() {
-	local rc=$? p
-	for p in "${PIDS[@]}"; do
-		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
-	done
-	sleep 0.3
-	for p in "${PIDS[@]}"; do
-		[ -n "$p" ] || continue
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [ $rc -ne 0 ]; then
-		echo "--- bench failed (rc $rc); logs:" >&2
-		for f in "$TMP"/*.out "$TMP"/*.err "$TMP"/*.log; do
-			[ -s "$f" ] || continue
-			echo "--- ${f##*/}" >&2
-			tail -n 5 "$f" >&2
-		done
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-die() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-failed() {
-	echo "FAIL: $*" >&2
-	FAILED+=("$*")
-}
-helper() { python3 "$HELPER" "$@"; }
-start() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-forget() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-stop() {
-	kill -TERM "$1" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	forget "$1"
-}
-wait_file() {
-	for _ in $(seq $((START_WAIT_S * 20))); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-fd_count() { ls "/proc/$1/fd" | wc -l; }
-ratio() {
-	python3 -c 'import sys
-try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
-except (ValueError, ZeroDivisionError): print("-")' "$1" "$2"
-}
+BENCH_NAME=tunnel-attacks
+# shellcheck source=lib.sh
+source "$ROOT/bench/lib.sh"
 
 # --- build -------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is needed"

@@ -31,100 +31,16 @@ START_WAIT_S=30
 # Relay limits high enough for every circuit this benchmark opens.
 RELAY_LIMITS=(-max-circuits 2000 -max-circuits-per-peer 2000)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/relay-bench.XXXXXX")
-PIDS=()
-FAILED=()
+BENCH_NAME=relay-bench
+# shellcheck source=lib.sh
+source "$ROOT/bench/lib.sh"
 
-cleanup() {
-	local rc=$? p alive
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for _ in $(seq 50); do
-		alive=0
-		for p in "${PIDS[@]}"; do
-			kill -0 "$p" 2>/dev/null && alive=1
-		done
-		[ $alive -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [ $rc -ne 0 ]; then
-		echo "--- bench failed (rc $rc); logs:" >&2
-		for f in "$TMP"/*.out "$TMP"/*.err "$TMP"/*.log; do
-			[ -s "$f" ] || continue
-			echo "--- ${f##*/}" >&2
-			tail -n 15 "$f" >&2
-		done
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-die() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-# A failed measurement: noted, reported at the end, makes the exit status 1.
-failed() {
-	echo "FAIL: $*" >&2
-	FAILED+=("$*")
-}
-helper() { python3 "$HELPER" "$@"; }
-
-# start NAME CMD...: CMD in the background, output to $TMP/NAME.out/.err;
-# sets LAST_PID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-# stop PID: SIGTERM and wait (the trap catches anything left).
-stop() {
-	kill -TERM "$1" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-wait_file() {
-	for _ in $(seq $((START_WAIT_S * 20))); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-# cpu_ticks PID: user + system CPU time so far, in clock ticks.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-rss_kib() {
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
 # py EXPR: a python expression's value ("-" when it cannot be computed,
 # e.g. a figure is missing).
 py() {
 	python3 -c 'import sys, statistics
 try: print(eval(sys.argv[1]))
 except Exception: print("-")' "$1"
-}
-# verdict CONDITION: "met" / "NOT met" / "not measured" for a python condition.
-verdict() {
-	python3 -c 'import sys
-try: print("met" if eval(sys.argv[1]) else "NOT met")
-except Exception: print("not measured")' "$1"
 }
 
 # --- dependencies and build ---------------------------------------------

@@ -27,105 +27,16 @@ GOAL_RSS_MIB=64
 GOAL_ADDED_US=100
 START_WAIT_S=30
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tunnel-bench.XXXXXX")
-PIDS=()
 SSHD_PID=""
-FAILED=()
-
-cleanup() {
-	local rc=$? p alive
-	# The sshd forks a process per session: end those (its children) first.
+BENCH_NAME=tunnel-bench
+# The sshd forks a process per session: end those (its children) first.
+bench_before_cleanup() {
 	if [ -n "$SSHD_PID" ]; then
 		pkill -TERM -P "$SSHD_PID" 2>/dev/null || true
 	fi
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for _ in $(seq 50); do
-		alive=0
-		for p in "${PIDS[@]}"; do
-			kill -0 "$p" 2>/dev/null && alive=1
-		done
-		[ $alive -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	if [ $rc -ne 0 ]; then
-		echo "--- bench failed (rc $rc); logs:" >&2
-		for f in "$TMP"/*.out "$TMP"/*.err "$TMP"/*.log; do
-			[ -s "$f" ] || continue
-			echo "--- ${f##*/}" >&2
-			tail -n 15 "$f" >&2
-		done
-	fi
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-
-die() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-# A failed measurement: noted, reported at the end, makes the exit status 1.
-failed() {
-	echo "FAIL: $*" >&2
-	FAILED+=("$*")
-}
-helper() { python3 "$HELPER" "$@"; }
-
-# start NAME CMD...: CMD in the background, output to $TMP/NAME.out/.err;
-# sets LAST_PID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-# stop PID: SIGTERM and wait (the trap catches anything left).
-stop() {
-	kill -TERM "$1" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-wait_file() {
-	for _ in $(seq $((START_WAIT_S * 20))); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-# cpu_cs PID: user + system CPU time so far, in clock ticks (CLK_TCK a second).
-cpu_cs() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-rss_mib() {
-	awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
-}
-# ratio A B: A / B with 2 decimals ("-" if either is missing).
-ratio() {
-	python3 -c 'import sys
-try: print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")
-except (ValueError, ZeroDivisionError): print("-")' "$1" "$2"
-}
-# verdict CONDITION: "met" / "NOT met" / "not measured" for a python condition.
-verdict() {
-	python3 -c 'import sys
-try: print("met" if eval(sys.argv[1]) else "NOT met")
-except Exception: print("not measured")' "$1"
-}
+# shellcheck source=lib.sh
+source "$ROOT/bench/lib.sh"
 
 # --- dependencies and build ---------------------------------------------
 missing=()
@@ -240,7 +151,7 @@ SOCAT_PID=$LAST_PID
 helper wait-listen "$SOCAT_PORT" "$START_WAIT_S" || die "socat did not start"
 
 DIRECT_MBS="-" TUNNEL_MBS="-" SSH_MBS="-" SOCAT_MBS="-"
-HOST_CPU0=$(cpu_cs "$BULK_HOST_PID") CLIENT_CPU0=$(cpu_cs "$BULK_CLIENT_PID")
+HOST_CPU0=$(cpu_ticks "$BULK_HOST_PID") CLIENT_CPU0=$(cpu_ticks "$BULK_CLIENT_PID")
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round of $ROUNDS" >&2
 	transfer direct "$SINK_PORT"
@@ -258,8 +169,8 @@ done
 per_gib() {
 	python3 -c "print(f'{($1) / $(getconf CLK_TCK) / ($ROUNDS * $BYTES / 2**30):.2f}')"
 }
-HOST_CPU=$(per_gib "$(cpu_cs "$BULK_HOST_PID") - $HOST_CPU0")
-CLIENT_CPU=$(per_gib "$(cpu_cs "$BULK_CLIENT_PID") - $CLIENT_CPU0")
+HOST_CPU=$(per_gib "$(cpu_ticks "$BULK_HOST_PID") - $HOST_CPU0")
+CLIENT_CPU=$(per_gib "$(cpu_ticks "$BULK_CLIENT_PID") - $CLIENT_CPU0")
 
 stop "$SOCAT_PID"
 if [ -n "$SSH_PORT" ]; then
