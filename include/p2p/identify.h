@@ -125,5 +125,13 @@ int p2p_identify_service_push(p2p_identify_service *svc);
  * remote address as the observed address. Trimmed to fit
  * P2P_IDENTIFY_MAX_SEND (the record goes first, then addresses). */
 int p2p_identify_service_message(p2p_identify_service *svc, p2p_conn *c, p2p_buf *out);
+/* Where peers say they see us (obsaddr.h), from the identify answers of
+ * direct connections: inbound ones, and outbound ones dialed from a
+ * listening port. Addresses with at least min_observers distinct observer
+ * IPs (P2P_OBSADDR_CONFIRMED: confirmed; 1: every candidate), most
+ * observed first, copied into out[0..max) (initialised by the caller);
+ * returns how many qualify. */
+size_t p2p_identify_service_observed(p2p_identify_service *svc, unsigned min_observers,
+                                     p2p_buf *out, size_t max);
 
 #endif

@@ -7,13 +7,16 @@
 
 #include "p2p/error.h"
 #include "p2p/identify.h"
+#include "p2p/multiaddr.h"
+#include "p2p/obsaddr.h"
 #include "p2p/peer_record.h"
 
 struct p2p_identify_service {
 	p2p_host *host;
 	p2p_identify_cb cb;
 	void *user;
-	uint64_t last_seq; /* of the last peer record we signed */
+	uint64_t last_seq;    /* of the last peer record we signed */
+	p2p_obsaddr observed; /* where peers say they see us */
 };
 
 /* One identify or push stream we read from. */
@@ -123,6 +126,56 @@ int p2p_identify_service_message(p2p_identify_service *svc, p2p_conn *c, p2p_buf
 	return rc;
 }
 
+/* The TCP port of a binary multiaddr, or 0. */
+static unsigned tcp_port(const p2p_buf *a)
+{
+	size_t off = 0;
+	p2p_multiaddr_component c;
+	while (p2p_multiaddr_next(a->data, a->len, &off, &c) == 1)
+		if (c.code == P2P_MA_TCP && c.value_len == 2)
+			return (unsigned)c.value[0] << 8 | c.value[1];
+	return 0;
+}
+
+/* Whether what the peer of c saw says something about where others can
+ * reach us: not over a relay (it would see the circuit), and, for a
+ * connection we dialed, only from one of our listening ports (with port
+ * reuse, transport.h); an ephemeral port's mapping is of no use to
+ * anyone else. */
+static bool observation_usable(const p2p_identify_service *svc, p2p_conn *c)
+{
+	if (p2p_conn_is_relayed(c))
+		return false;
+	if (p2p_conn_direction(c) == P2P_DIR_INBOUND)
+		return true;
+	unsigned port = tcp_port(p2p_conn_local_addr(c));
+	const p2p_buf *listen[P2P_HOST_MAX_LISTENERS];
+	size_t n = p2p_host_addrs(svc->host, listen, P2P_HOST_MAX_LISTENERS);
+	for (size_t i = 0; port != 0 && i < n && i < P2P_HOST_MAX_LISTENERS; i++)
+		if (tcp_port(listen[i]) == port)
+			return true;
+	return false;
+}
+
+static void record_observed(p2p_identify_service *svc, p2p_conn *c,
+                            const p2p_identify *info)
+{
+	if (info->observed_addr.len == 0 || !observation_usable(svc, c))
+		return;
+	const p2p_buf *remote = p2p_conn_remote_addr(c);
+	/* An address we cannot use (a DNS name, a circuit) is no error. */
+	(void)p2p_obsaddr_record(&svc->observed, info->observed_addr.data,
+	                         info->observed_addr.len, remote->data, remote->len,
+	                         uv_now(p2p_host_loop(svc->host)));
+}
+
+size_t p2p_identify_service_observed(p2p_identify_service *svc, unsigned min_observers,
+                                     p2p_buf *out, size_t max)
+{
+	return p2p_obsaddr_list(&svc->observed, uv_now(p2p_host_loop(svc->host)),
+	                        min_observers, out, max);
+}
+
 /* Files what the peer of c told us. Push messages may be partial: only the
  * fields they carry change anything. */
 static void apply(p2p_identify_service *svc, p2p_conn *c, const p2p_identify *info,
@@ -147,6 +200,7 @@ static void apply(p2p_identify_service *svc, p2p_conn *c, const p2p_identify *in
 	}
 	if (info->agent_version != NULL)
 		p2p_peerstore_set_agent(ps, peer, info->agent_version);
+	record_observed(svc, c, info);
 	if (info->n_protocols > 0 || !push)
 		p2p_peerstore_set_protocols(
 		    ps, peer, (const char *const *)info->protocols, info->n_protocols);
@@ -351,6 +405,7 @@ int p2p_identify_service_new(p2p_identify_service **out, p2p_host *h, p2p_identi
 	svc->host = h;
 	svc->cb = cb;
 	svc->user = user;
+	p2p_obsaddr_init(&svc->observed);
 	static const p2p_host_observer obs = {.on_connected = on_connected};
 	int rc = p2p_host_set_handler(h, P2P_IDENTIFY_PROTOCOL, on_identify_stream, svc);
 	if (rc == P2P_OK)

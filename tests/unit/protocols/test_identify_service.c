@@ -197,6 +197,47 @@ static void run_record_case(bool own_key, bool expect_y)
 	p2p_privkey_free(other);
 }
 
+/* M says it sees B at X. B keeps that only from a connection that tells
+ * something about its listening port: B dialing from an ephemeral port
+ * (it does not listen) does not; B dialing from its listening port does
+ * (port reuse, transport.h). */
+static void run_observed_case(bool b_listens)
+{
+	scene sc;
+	scene_init(&sc);
+	if (b_listens)
+		assert_int_equal(p2p_host_listen(sc.b, "/ip4/127.0.0.1/tcp/0"), 0);
+	p2p_identify id;
+	p2p_identify_init(&id);
+	assert_int_equal(p2p_identify_set_observed_addr(&id, addr_x, sizeof(addr_x)), 0);
+	assert_int_equal(p2p_identify_encode(&id, &sc.reply), 0);
+	p2p_identify_free(&id);
+
+	scene_run(&sc);
+	assert_int_equal(sc.err, 0);
+	p2p_buf out[2];
+	p2p_buf_init(&out[0]);
+	p2p_buf_init(&out[1]);
+	size_t n = p2p_identify_service_observed(sc.id_b, 1, out, 2);
+	if (b_listens) {
+		assert_int_equal(n, 1);
+		assert_int_equal(out[0].len, sizeof(addr_x));
+		assert_memory_equal(out[0].data, addr_x, sizeof(addr_x));
+		/* One observer: a candidate, not confirmed. */
+		assert_int_equal(p2p_identify_service_observed(sc.id_b, 2, out, 2), 0);
+	} else {
+		assert_int_equal(n, 0);
+	}
+	p2p_buf_free(&out[0]);
+	p2p_buf_free(&out[1]);
+	scene_free(&sc);
+}
+
+static void test_observed_ephemeral_ignored(void **state)
+{
+	run_observed_case(false);
+}
+
 static void test_signed_record_preferred(void **state)
 {
 	run_record_case(true, true);
@@ -213,6 +254,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_signed_record_preferred),
 	    cmocka_unit_test(test_forged_record_ignored),
+	    cmocka_unit_test(test_observed_ephemeral_ignored),
 	    cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
