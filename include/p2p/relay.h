@@ -374,8 +374,8 @@ void p2p_relay_service_config_init(p2p_relay_service_config *cfg);
  * connected or until it expires; CONNECT to a peer holding a reservation
  * opens /stop to it and splices the two streams (p2p_splice), ending the
  * circuit at the limits. A peer holding a reservation is protected from
- * the host's connection manager (p2p_host_protect) until it loses it. cfg is copied (NULL: the defaults). Free it once
- * the host has closed. */
+ * the host's connection manager (p2p_host_protect) until it loses it. cfg is copied
+ * (NULL: the defaults). Free it once the host has closed. */
 int p2p_relay_service_new(p2p_relay_service **out, p2p_host *h,
                           const p2p_relay_service_config *cfg);
 void p2p_relay_service_free(p2p_relay_service *svc);
@@ -404,7 +404,7 @@ size_t p2p_relay_service_list_circuits(const p2p_relay_service *svc,
  * for its static relays: each is reserved, refreshed before it expires,
  * and, when a reservation fails or is lost (the connection to the relay
  * closed), tried again after a backoff that doubles from MIN to MAX. */
-#define P2P_RELAY_KEEPER_MAX_RELAYS    P2P_RELAY_CLIENT_MAX_RELAYS
+#define P2P_RELAY_KEEPER_MAX_RELAYS     P2P_RELAY_CLIENT_MAX_RELAYS
 #define P2P_RELAY_KEEPER_BACKOFF_MIN_MS 1000
 #define P2P_RELAY_KEEPER_BACKOFF_MAX_MS 60000
 /* Refresh this long before expiry, or at half the reservation's life if
@@ -413,20 +413,25 @@ size_t p2p_relay_service_list_circuits(const p2p_relay_service *svc,
 #define P2P_RELAY_KEEPER_REFRESH_SLACK_S 120
 /* Circuit addresses kept per relay. */
 #define P2P_RELAY_KEEPER_MAX_ADDRS 4
+/* Autorelay (p2p_relay_keeper_offer): reservations kept on peers met by
+ * chance, as go-libp2p's autorelay keeps (its default is 2 too), and the
+ * hop-capable peers remembered for when one of those fails. */
+#define P2P_RELAY_KEEPER_AUTO_MAX       2
+#define P2P_RELAY_KEEPER_MAX_CANDIDATES 8
 
 typedef struct p2p_relay_keeper p2p_relay_keeper;
 
 /* What happened to one relay's reservation; valid during the callback. */
 typedef struct p2p_relay_keeper_event {
 	const p2p_peerid *relay;
-	bool up;          /* held now (made or refreshed) or not (lost, refused) */
-	int err;          /* when !up: why (p2p_relay_reserve_cb's errors) */
-	int status;       /* when refused: a P2P_RELAY_STATUS_* */
-	bool limited;     /* when up: the relay limits each circuit */
+	bool up;                 /* held now (made or refreshed) or not (lost, refused) */
+	int err;                 /* when !up: why (p2p_relay_reserve_cb's errors) */
+	int status;              /* when refused: a P2P_RELAY_STATUS_* */
+	bool limited;            /* when up: the relay limits each circuit */
 	uint32_t limit_duration; /* seconds, 0: none */
 	uint64_t limit_data;     /* bytes, 0: none */
-	uint64_t retry_ms; /* when !up: next try in this long; 0: none (the
-	                    * host is closing) */
+	uint64_t retry_ms;       /* when !up: next try in this long; 0: none (the
+	                          * host is closing) */
 } p2p_relay_keeper_event;
 
 typedef struct p2p_relay_keeper_config {
@@ -437,6 +442,8 @@ typedef struct p2p_relay_keeper_config {
 	void *user;
 	uint64_t backoff_min_ms; /* 0: P2P_RELAY_KEEPER_BACKOFF_MIN_MS */
 	uint64_t backoff_max_ms; /* 0: P2P_RELAY_KEEPER_BACKOFF_MAX_MS */
+	/* Autorelay slots (p2p_relay_keeper_offer); 0: no autorelay. */
+	unsigned auto_max;
 } p2p_relay_keeper_config;
 
 /* Keeps reservations through rc (borrowed, must outlive the keeper) on
@@ -454,6 +461,19 @@ void p2p_relay_keeper_free(p2p_relay_keeper *k);
  * and starts reserving on it. P2P_EINVAL without /p2p/; P2P_ESTATE if
  * it is there already, P2P_ELIMIT past P2P_RELAY_KEEPER_MAX_RELAYS. */
 int p2p_relay_keeper_add(p2p_relay_keeper *k, const uint8_t *addr, size_t len);
+/* Autorelay: peer, connected to us at addr (binary, the connection's
+ * remote address; a trailing /p2p/ is allowed), said in identify that it
+ * serves the hop protocol. While fewer than cfg.auto_max offered relays
+ * are kept, it is kept like an added one (reserved, refreshed, its
+ * connection protected from the connection manager), except that on the
+ * first failure or loss it is dropped (an event with retry_ms 0) and its
+ * slot goes to the oldest remembered candidate. Otherwise it is
+ * remembered, up to P2P_RELAY_KEEPER_MAX_CANDIDATES (P2P_ELIMIT past
+ * that). P2P_ESTATE when autorelay is off or the peer is known already,
+ * P2P_EINVAL for ourselves or an address that is a circuit, unspecified
+ * or malformed. */
+int p2p_relay_keeper_offer(p2p_relay_keeper *k, const p2p_peerid *peer,
+                           const uint8_t *addr, size_t len);
 /* The circuit addresses of the reservations held now, each
  * <relay address>/p2p/<relay>/p2p-circuit (binary; add /p2p/<us> to
  * dial us): the address the relay was added by first, then the

@@ -114,6 +114,15 @@ static void on_host_closed(void *user)
 	app->relay_client = NULL;
 }
 
+static void on_identified(p2p_conn *c, const p2p_identify *info, bool push, int err,
+                          void *user)
+{
+	(void)push;
+	tunnel_app *app = user;
+	if (err == 0 && info != NULL && app->on_identified != NULL && !app->stopping)
+		app->on_identified(app, c, info);
+}
+
 int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
                     const char *key_path, const tunnel_app_role *role)
 {
@@ -163,7 +172,7 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 		app->key = NULL;
 		return TUNNEL_EXIT_FAILURE;
 	}
-	rc = p2p_identify_service_new(&app->identify, app->host, NULL, NULL);
+	rc = p2p_identify_service_new(&app->identify, app->host, on_identified, app);
 	if (rc == P2P_OK)
 		rc = p2p_ping_service_new(&app->ping, app->host);
 	if (rc == P2P_OK)

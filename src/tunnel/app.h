@@ -49,6 +49,9 @@ struct tunnel_app {
 	/* Every tunnel node answers identify (push too) and ping, as any
 	 * libp2p node does: relays, AutoNAT and DCUtR stand on identify. */
 	p2p_identify_service *identify;
+	/* Each peer identified (or its push), for a role that cares (the
+	 * host's autorelay); NULL: none. */
+	void (*on_identified)(tunnel_app *app, p2p_conn *c, const p2p_identify *info);
 	p2p_ping_service *ping;
 	/* A host with -relay serves the relay's stop protocol (the circuits
 	 * it brings); NULL otherwise. Freed after the host, like the rest. */

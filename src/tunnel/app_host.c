@@ -720,9 +720,9 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 		return rc;
 	if (o->n_listen == 0 && p2p_host_listen(ha->app.host, HOST_DEFAULT_LISTEN6) < 0)
 		tunnel_app_say(&ha->app, "no IPv6: listening on IPv4 only");
-	if (o->n_relay)
-		return host_relays_start(ha, o);
-	return host_token_print(ha);
+	/* With -relay or not: without, it prints the TOKEN at once and
+	 * reserves on the relays it meets (autorelay). */
+	return host_relays_start(ha, o);
 }
 
 int tunnel_host_main(uv_loop_t *loop, const tunnel_opts *o)

@@ -184,6 +184,11 @@ static void on_relay_event(const p2p_relay_keeper_event *ev, bool changed, void 
 		                  (unsigned long long)ev->limit_data);
 	} else if (ev->up) {
 		tunnel_app_say(&ha->app, "reserved a slot on relay %s", id);
+	} else if (ev->retry_ms == 0) {
+		/* An autorelay one (or the host is closing): not tried again. */
+		tunnel_app_say(&ha->app, "relay %s: no reservation (%s%s), dropped", id,
+		               ev->status ? "refused" : p2p_strerror(ev->err),
+		               ev->status ? " by the relay" : "");
 	} else if (ev->status) {
 		tunnel_emit_error(ha->app.events,
 		                  "relay %s refused the reservation (status %d); next "
@@ -208,11 +213,45 @@ static void on_relay_event(const p2p_relay_keeper_event *ev, bool changed, void 
 		tunnel_app_stop(&ha->app, TUNNEL_EXIT_FAILURE);
 }
 
-/* Reserves on each -relay; the first TOKEN waits for their answers. */
+/* Whether info lists the relay's hop protocol. */
+static bool serves_hop(const p2p_identify *info)
+{
+	for (size_t i = 0; i < info->n_protocols; i++)
+		if (strcmp(info->protocols[i], P2P_RELAY_HOP_PROTOCOL) == 0)
+			return true;
+	return false;
+}
+
+/* Autorelay: a peer that serves the hop protocol, met on a direct
+ * connection, is offered to the keeper, which reserves on up to
+ * P2P_RELAY_KEEPER_AUTO_MAX of them. */
+static void on_identified(tunnel_app *app, p2p_conn *c, const p2p_identify *info)
+{
+	host_app *ha = (host_app *)app;
+	if (ha->keeper == NULL || p2p_conn_is_relayed(c) || !serves_hop(info))
+		return;
+	const p2p_buf *addr = p2p_conn_remote_addr(c);
+	int rc = p2p_relay_keeper_offer(ha->keeper, p2p_conn_remote_peer(c), addr->data,
+	                                addr->len);
+	if (rc == 0) {
+		char id[P2P_PEERID_STR_MAX];
+		p2p_peerid_to_string(p2p_conn_remote_peer(c), id, sizeof id);
+		tunnel_app_say(app, "peer %s is a relay: reserving on it (autorelay)",
+		               id);
+	}
+}
+
+/* Reserves on each -relay, the first TOKEN waiting for their answers;
+ * without -relay, prints the TOKEN and reserves on relays it meets
+ * (autorelay), with a new TOKEN for each. */
 int host_relays_start(host_app *ha, const tunnel_opts *o)
 {
 	tunnel_app *app = &ha->app;
-	p2p_relay_keeper_config kc = {.on_event = on_relay_event, .user = ha};
+	p2p_relay_keeper_config kc = {
+	    .on_event = on_relay_event,
+	    .user = ha,
+	    .auto_max = o->n_relay == 0 ? P2P_RELAY_KEEPER_AUTO_MAX : 0,
+	};
 	int rc = p2p_relay_client_new(&app->relay_client, app->host);
 	if (rc == 0)
 		rc = p2p_relay_keeper_new(&ha->keeper, app->relay_client, &kc);
@@ -221,6 +260,9 @@ int host_relays_start(host_app *ha, const tunnel_opts *o)
 		                  p2p_strerror(rc));
 		return TUNNEL_EXIT_FAILURE;
 	}
+	app->on_identified = on_identified;
+	if (o->n_relay == 0)
+		return host_token_print(ha);
 	uv_timer_init(app->loop, &ha->token_timer);
 	ha->token_timer.data = ha;
 	ha->token_timer_on = true;

@@ -3,7 +3,11 @@
 // on SIGINT/SIGTERM; loopback addresses only).
 //
 //   node relay.mjs --relay --listen /ip4/127.0.0.1/tcp/0 [--key FILE] [--limited]
-//       A relay (hop) server with identify and ping. Reservations carry no
+//                  [--connect MULTIADDR/p2p/ID]
+//       A relay (hop) server with identify and ping. With --connect it dials
+//       that peer once it listens (as a relay met through the DHT would be
+//       connected), prints {"event":"connected","peer":…} and stays
+//       connected. Reservations carry no
 //       limit, unless --limited: then js-libp2p's go-libp2p-like defaults
 //       (2 min, 128 KiB per relayed connection, both directions together;
 //       js puts the duration on the wire in ms, 120000, where the spec says
@@ -40,7 +44,7 @@ const DEFAULT_TIMEOUT_SEC = 100
 const RESERVE_WAIT_MS = 20000
 
 function usage () {
-  process.stderr.write('usage: relay.mjs --relay --listen MULTIADDR [--key FILE] [--limited]\n' +
+  process.stderr.write('usage: relay.mjs --relay --listen MULTIADDR [--key FILE] [--limited] [--connect MULTIADDR]\n' +
     '       relay.mjs --reserve RELAY_MULTIADDR [--key FILE]\n' +
     '       relay.mjs --dial CIRCUIT_MULTIADDR [--count N] [--echo BYTES] [--timeout SEC]\n')
   process.exit(2)
@@ -58,6 +62,7 @@ function parseArgs (argv) {
     if (a === '--relay') opts.relay = true
     else if (a === '--listen') opts.listen = str(argv[++i])
     else if (a === '--limited') opts.limited = true
+    else if (a === '--connect') opts.connect = str(argv[++i])
     else if (a === '--reserve') opts.reserve = str(argv[++i])
     else if (a === '--dial') opts.dial = str(argv[++i])
     else if (a === '--key') opts.key = str(argv[++i])
@@ -178,6 +183,12 @@ async function runRelay (opts) {
     }
   }, 100).unref()
   onSignalStop(node)
+  if (opts.connect != null) {
+    const target = multiaddr(opts.connect)
+    if (!isLoopback(target)) throw new Error('only loopback addresses may be dialled')
+    const conn = await node.dial(target)
+    print({ event: 'connected', peer: conn.remotePeer.toString() })
+  }
 }
 
 function echoHandler (stream) {

@@ -39,7 +39,8 @@ typedef struct keeper_ticket {
 struct kept_relay {
 	p2p_relay_keeper *k;
 	p2p_peerid id;
-	p2p_buf addr; /* as added, without /p2p/<relay>; may be empty */
+	bool automatic; /* offered (autorelay), not added: dropped on failure */
+	p2p_buf addr;   /* as added, without /p2p/<relay>; may be empty */
 	uv_timer_t timer;
 	keeper_ticket *ticket; /* the reserve in flight, or NULL */
 	uint64_t backoff_ms;   /* the next failure's delay */
@@ -52,12 +53,22 @@ struct kept_relay {
 	size_t n_circuits;
 };
 
+/* A hop-capable peer offered while every autorelay slot was taken. */
+typedef struct keeper_candidate {
+	p2p_peerid id;
+	p2p_buf addr; /* without /p2p/<id> */
+} keeper_candidate;
+
 struct p2p_relay_keeper {
 	p2p_relay_client *rc;
 	p2p_host *host;
 	p2p_relay_keeper_config cfg;
 	kept_relay *relays[P2P_RELAY_KEEPER_MAX_RELAYS];
 	size_t n_relays;
+	size_t n_auto; /* relays[] that are automatic */
+	keeper_candidate candidates[P2P_RELAY_KEEPER_MAX_CANDIDATES];
+	size_t n_candidates;
+	bool closing; /* the host refused a reserve as closed */
 };
 
 static const p2p_logger *logger(const p2p_relay_keeper *k)
@@ -110,10 +121,16 @@ static void drop_circuits(kept_relay *r)
 
 /* The reservation failed, could not be refreshed or was lost: forget it
  * and try again after the backoff, unless retry is false. */
+static void drop_auto(kept_relay *r);
+
 static void fail_ex(kept_relay *r, int err, int status, bool retry)
 {
 	p2p_relay_keeper *k = r->k;
 	bool was_held = r->held;
+	/* A relay we only happened to meet is not worth waiting for: its slot
+	 * goes to the next candidate. */
+	if (r->automatic)
+		retry = false;
 	detach(r);
 	drop_circuits(r);
 	r->held = false;
@@ -137,6 +154,8 @@ static void fail_ex(kept_relay *r, int err, int status, bool retry)
 	else
 		p2p_log(logger(k), P2P_LOG_INFO, "relay keeper: %s %s: %s, no retry", id,
 		        was_held ? "lost" : "not reserved", p2p_strerror(err));
+	if (r->automatic)
+		drop_auto(r);
 	emit(r, false, err, status, delay, was_held);
 }
 
@@ -335,6 +354,8 @@ static void attempt(kept_relay *r)
 		free(t);
 		/* At once P2P_ECLOSED: the host is closing, and trying again
 		 * would only keep the loop alive past it. */
+		if (err == P2P_ECLOSED)
+			k->closing = true;
 		fail_ex(r, err, 0, err != P2P_ECLOSED);
 		return;
 	}
@@ -347,12 +368,10 @@ static void attempt(kept_relay *r)
 static void on_timer(uv_timer_t *timer)
 {
 	kept_relay *r = timer->data;
-	if (r->ticket) {
-		/* The expiry came before the refresh's answer. */
-		fail(r, P2P_ETIMEDOUT, 0);
-	} else if (r->held && relay_unix_now() >= r->expire) {
-		/* The refresh timer fired late (a suspended machine): what we
-		 * held is gone already. */
+	/* With a reserve in flight, the expiry came before the refresh's
+	 * answer; without, the refresh timer fired late (a suspended
+	 * machine) and what we held is gone already. */
+	if (r->ticket || (r->held && relay_unix_now() >= r->expire)) {
 		fail(r, P2P_ETIMEDOUT, 0);
 	} else {
 		attempt(r);
@@ -431,41 +450,149 @@ void p2p_relay_keeper_free(p2p_relay_keeper *k)
 		r->k = NULL;
 		uv_close((uv_handle_t *)&r->timer, on_timer_closed);
 	}
+	for (size_t i = 0; i < k->n_candidates; i++)
+		p2p_buf_free(&k->candidates[i].addr);
 	free(k);
 }
 
-int p2p_relay_keeper_add(p2p_relay_keeper *k, const uint8_t *addr, size_t len)
+/* Starts keeping the relay id, reached at addr (without /p2p/). */
+static int add_relay(p2p_relay_keeper *k, const p2p_peerid *id, const uint8_t *addr,
+                     size_t len, bool automatic)
 {
-	const uint8_t *mh;
-	size_t mh_len, prefix;
-	p2p_peerid id;
-	if (addr == NULL || p2p_multiaddr_validate(addr, len) < 0 ||
-	    p2p_multiaddr_peer_id(addr, len, &mh, &mh_len) < 0 ||
-	    p2p_peerid_from_bytes(&id, mh, mh_len) < 0 ||
-	    p2p_multiaddr_without_peer_id(addr, len, &prefix) < 0)
-		return P2P_EINVAL;
-	if (p2p_peerid_equal(&id, p2p_host_peer_id(k->host)))
-		return P2P_EINVAL; /* no reserving on ourselves */
-	if (find(k, &id))
-		return P2P_ESTATE;
 	if (k->n_relays == P2P_RELAY_KEEPER_MAX_RELAYS)
 		return P2P_ELIMIT;
 	kept_relay *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return P2P_ENOMEM;
 	p2p_buf_init(&r->addr);
-	if (p2p_buf_append(&r->addr, addr, prefix) < 0) {
+	if (p2p_buf_append(&r->addr, addr, len) < 0) {
+		free(r);
+		return P2P_ENOMEM;
+	}
+	/* Our connection to a relay carries no stream between refreshes: the
+	 * connection manager must not take an inbound one for idle. */
+	if (p2p_host_protect(k->host, id, true) < 0) {
+		p2p_buf_free(&r->addr);
 		free(r);
 		return P2P_ENOMEM;
 	}
 	r->k = k;
-	r->id = id;
+	r->id = *id;
+	r->automatic = automatic;
+	k->n_auto += automatic;
 	r->backoff_ms = k->cfg.backoff_min_ms;
 	uv_timer_init(p2p_host_loop(k->host), &r->timer);
 	r->timer.data = r;
 	k->relays[k->n_relays++] = r;
 	/* From the loop, so that every event comes from there too. */
 	arm(r, 0);
+	return P2P_OK;
+}
+
+/* Reads addr (binary, ending in /p2p/<id>) into id and the length of the
+ * part before /p2p/. */
+static int split_addr(const uint8_t *addr, size_t len, p2p_peerid *id, size_t *prefix)
+{
+	const uint8_t *mh;
+	size_t mh_len;
+	if (addr == NULL || p2p_multiaddr_validate(addr, len) < 0 ||
+	    p2p_multiaddr_peer_id(addr, len, &mh, &mh_len) < 0 ||
+	    p2p_peerid_from_bytes(id, mh, mh_len) < 0 ||
+	    p2p_multiaddr_without_peer_id(addr, len, prefix) < 0)
+		return P2P_EINVAL;
+	return P2P_OK;
+}
+
+int p2p_relay_keeper_add(p2p_relay_keeper *k, const uint8_t *addr, size_t len)
+{
+	p2p_peerid id;
+	size_t prefix;
+	if (split_addr(addr, len, &id, &prefix) < 0)
+		return P2P_EINVAL;
+	if (p2p_peerid_equal(&id, p2p_host_peer_id(k->host)))
+		return P2P_EINVAL; /* no reserving on ourselves */
+	if (find(k, &id))
+		return P2P_ESTATE;
+	return add_relay(k, &id, addr, prefix, false);
+}
+
+/* --- autorelay --- */
+
+static void drop_candidate(p2p_relay_keeper *k, size_t i)
+{
+	p2p_buf_free(&k->candidates[i].addr);
+	memmove(&k->candidates[i], &k->candidates[i + 1],
+	        (k->n_candidates - i - 1) * sizeof(k->candidates[0]));
+	k->n_candidates--;
+}
+
+/* Fills free autorelay slots from the candidates, oldest offer first. */
+static void promote(p2p_relay_keeper *k)
+{
+	while (!k->closing && k->n_candidates > 0 && k->n_auto < k->cfg.auto_max &&
+	       k->n_relays < P2P_RELAY_KEEPER_MAX_RELAYS) {
+		keeper_candidate c = k->candidates[0];
+		p2p_buf_init(&k->candidates[0].addr); /* c owns the bytes now */
+		drop_candidate(k, 0);
+		(void)add_relay(k, &c.id, c.addr.data, c.addr.len, true);
+		p2p_buf_free(&c.addr);
+	}
+}
+
+/* An automatic relay failed: it leaves the keeper (its memory goes with
+ * its timer, after the caller's last event) and its slot is refilled. */
+static void drop_auto(kept_relay *r)
+{
+	p2p_relay_keeper *k = r->k;
+	for (size_t i = 0; i < k->n_relays; i++) {
+		if (k->relays[i] != r)
+			continue;
+		memmove(&k->relays[i], &k->relays[i + 1],
+		        (k->n_relays - i - 1) * sizeof(k->relays[0]));
+		k->n_relays--;
+		k->n_auto--;
+		break;
+	}
+	detach(r);
+	if (!k->closing)
+		(void)p2p_host_protect(k->host, &r->id, false);
+	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+	promote(k);
+}
+
+int p2p_relay_keeper_offer(p2p_relay_keeper *k, const p2p_peerid *peer,
+                           const uint8_t *addr, size_t len)
+{
+	if (k == NULL || peer == NULL || addr == NULL || len == 0 ||
+	    p2p_multiaddr_validate(addr, len) < 0)
+		return P2P_EINVAL;
+	if (k->cfg.auto_max == 0)
+		return P2P_ESTATE;
+	if (p2p_peerid_equal(peer, p2p_host_peer_id(k->host)) ||
+	    addr_unfit(addr, len, true))
+		return P2P_EINVAL;
+	/* The connection's remote address has no /p2p/; allow one all the same. */
+	size_t prefix = len;
+	const uint8_t *mh;
+	size_t mh_len;
+	if (p2p_multiaddr_peer_id(addr, len, &mh, &mh_len) == P2P_OK &&
+	    p2p_multiaddr_without_peer_id(addr, len, &prefix) < 0)
+		return P2P_EINVAL;
+	if (find(k, peer))
+		return P2P_ESTATE;
+	for (size_t i = 0; i < k->n_candidates; i++)
+		if (p2p_peerid_equal(&k->candidates[i].id, peer))
+			return P2P_ESTATE;
+	if (k->n_auto < k->cfg.auto_max && k->n_relays < P2P_RELAY_KEEPER_MAX_RELAYS)
+		return add_relay(k, peer, addr, prefix, true);
+	if (k->n_candidates == P2P_RELAY_KEEPER_MAX_CANDIDATES)
+		return P2P_ELIMIT;
+	keeper_candidate *c = &k->candidates[k->n_candidates];
+	p2p_buf_init(&c->addr);
+	if (p2p_buf_append(&c->addr, addr, prefix) < 0)
+		return P2P_ENOMEM;
+	c->id = *peer;
+	k->n_candidates++;
 	return P2P_OK;
 }
 

@@ -130,15 +130,21 @@ static void serve(fixture *f, uint64_t ttl)
 	assert_int_equal(p2p_relay_service_new(&f->svc, f->r, &cfg), 0);
 }
 
-static void keep(fixture *f, uint64_t min_ms, uint64_t max_ms)
+static void keep_auto(fixture *f, uint64_t min_ms, uint64_t max_ms, unsigned auto_max)
 {
 	p2p_relay_keeper_config cfg = {
 	    .on_event = on_event,
 	    .user = f,
 	    .backoff_min_ms = min_ms,
 	    .backoff_max_ms = max_ms,
+	    .auto_max = auto_max,
 	};
 	assert_int_equal(p2p_relay_keeper_new(&f->k, f->rc, &cfg), 0);
+}
+
+static void keep(fixture *f, uint64_t min_ms, uint64_t max_ms)
+{
+	keep_auto(f, min_ms, max_ms, 0);
 }
 
 /* h's listen address, with /p2p/<h> if with_id. */
@@ -441,6 +447,100 @@ static void test_add_errors(void **state)
 	assert_int_equal(f->ups, 0);
 }
 
+/* Autorelay with one slot: r, offered, is reserved and its peer
+ * protected; a second hop-capable peer waits as a candidate. When r's
+ * connection goes, r is dropped (no retry) and the candidate takes the
+ * slot; that one cannot be reached and is dropped too. r offered again is
+ * reserved again. */
+static void test_autorelay(void **state)
+{
+	fixture *f = *state;
+	serve(f, 0);
+	keep_auto(f, 100, 1000, 1);
+	const p2p_peerid *rid = p2p_host_peer_id(f->r);
+	p2p_buf a, fake;
+	p2p_buf_init(&a);
+	p2p_buf_init(&fake);
+	host_addr(f->r, false, &a);
+	assert_int_equal(p2p_relay_keeper_offer(f->k, rid, a.data, a.len), 0);
+	assert_int_equal(p2p_relay_keeper_offer(f->k, rid, a.data, a.len), P2P_ESTATE);
+	assert_true(wait_count(f, &f->ups, 1, 5000));
+	assert_true(p2p_host_is_protected(f->a, rid));
+	assert_int_equal(p2p_relay_keeper_held(f->k), 1);
+
+	fake_relay_addr(&fake, closed_port(&f->loop), 9);
+	p2p_peerid fake_id;
+	const uint8_t *mh;
+	size_t mh_len;
+	assert_int_equal(p2p_multiaddr_peer_id(fake.data, fake.len, &mh, &mh_len), 0);
+	assert_int_equal(p2p_peerid_from_bytes(&fake_id, mh, mh_len), 0);
+	assert_int_equal(p2p_relay_keeper_offer(f->k, &fake_id, fake.data, fake.len), 0);
+	run_for(f, 50);
+	assert_int_equal(f->ups + f->downs, 1); /* remembered, not tried */
+
+	p2p_host_disconnect(f->a, rid);
+	assert_true(wait_count(f, &f->downs, 2, 3000));
+	assert_int_equal(f->errs[1], P2P_ECLOSED);
+	assert_int_equal(f->retries[1], 0);
+	assert_true(f->errs[2] < 0); /* the candidate: unreachable */
+	assert_int_equal(f->retries[2], 0);
+	assert_false(p2p_host_is_protected(f->a, rid));
+	run_for(f, 300);
+	assert_int_equal(f->downs, 2); /* neither is tried again */
+	assert_int_equal(p2p_relay_keeper_held(f->k), 0);
+
+	assert_int_equal(p2p_relay_keeper_offer(f->k, rid, a.data, a.len), 0);
+	assert_true(wait_count(f, &f->ups, 2, 5000));
+	assert_int_equal(p2p_relay_keeper_addrs(f->k, NULL, 0), 1);
+	p2p_buf_free(&a);
+	p2p_buf_free(&fake);
+}
+
+static void test_offer_errors(void **state)
+{
+	fixture *f = *state;
+	keep(f, 60000, 60000); /* autorelay off */
+	p2p_buf a;
+	p2p_buf_init(&a);
+	host_addr(f->r, false, &a);
+	assert_int_equal(
+	    p2p_relay_keeper_offer(f->k, p2p_host_peer_id(f->r), a.data, a.len),
+	    P2P_ESTATE);
+	p2p_relay_keeper_free(f->k);
+	keep_auto(f, 60000, 60000, 2);
+	assert_int_equal(
+	    p2p_relay_keeper_offer(f->k, p2p_host_peer_id(f->a), a.data, a.len),
+	    P2P_EINVAL); /* ourselves */
+	p2p_buf circ;
+	p2p_buf_init(&circ);
+	assert_int_equal(
+	    p2p_relay_circuit_addr(a.data, a.len, p2p_host_peer_id(f->r), &circ), 0);
+	assert_int_equal(
+	    p2p_relay_keeper_offer(f->k, p2p_host_peer_id(f->b), circ.data, circ.len),
+	    P2P_EINVAL);
+	/* Two slots and eight candidates, then no more. */
+	int port = closed_port(&f->loop);
+	for (int i = 0; i < 2 + P2P_RELAY_KEEPER_MAX_CANDIDATES + 1; i++) {
+		p2p_buf_reset(&a);
+		fake_relay_addr(&a, port, (uint8_t)(i + 1));
+		p2p_peerid id;
+		const uint8_t *mh;
+		size_t mh_len;
+		assert_int_equal(p2p_multiaddr_peer_id(a.data, a.len, &mh, &mh_len), 0);
+		assert_int_equal(p2p_peerid_from_bytes(&id, mh, mh_len), 0);
+		assert_int_equal(p2p_relay_keeper_offer(f->k, &id, a.data, a.len),
+		                 i < 2 + P2P_RELAY_KEEPER_MAX_CANDIDATES ? 0
+		                                                         : P2P_ELIMIT);
+	}
+	p2p_buf_free(&a);
+	p2p_buf_free(&circ);
+	/* Each fails and hands its slot on, until none is left. */
+	assert_true(wait_count(f, &f->downs, 2 + P2P_RELAY_KEEPER_MAX_CANDIDATES, 5000));
+	run_for(f, 50);
+	assert_int_equal(f->ups, 0);
+	assert_int_equal(f->downs, 2 + P2P_RELAY_KEEPER_MAX_CANDIDATES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +551,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_autorelay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offer_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
