@@ -314,4 +314,124 @@ void p2p_autonat_client_on_addrs_changed(p2p_autonat_client *c);
 int p2p_autonat_dial_request_encode(p2p_buf *out, const p2p_peerid *self,
                                     const p2p_buf *addrs, size_t n_addrs);
 
+/* ---- the service on a host (autonat_service*.c) ----
+ *
+ * The I/O around the three parts above: the server answers
+ * /libp2p/autonat/1.0.0 streams and dials the requester back over a fresh
+ * TCP connection from an ephemeral port (a connection it already has
+ * would prove nothing); the client asks one connected peer that speaks
+ * AutoNAT per round, on the schedule of p2p_autonat_client_next_probe,
+ * and reports the verdict. Both run on the host's loop.
+ *
+ * The dial-back is upgraded by the host, under our own peer ID (go-libp2p
+ * dials from a second, throwaway identity), so it counts against the
+ * requester's max_conns_per_peer: a requester that already holds that
+ * many connections to us gets E_DIAL_ERROR. */
+
+/* The service needs the host and identify's observed addresses. */
+#include "p2p/identify.h"
+
+/* Server exchanges at once (a DIAL read, its dial-back, the answer): past
+ * it a new stream is reset and counted as refused. Ours: the throttle
+ * grants P2P_AUTONAT_THROTTLE_GLOBAL dial-backs a window; this bounds
+ * what streams that never send their DIAL can hold. */
+#define P2P_AUTONAT_SERVICE_MAX_REQUESTS 32
+/* ... from one peer (js-libp2p's maxInboundStreams for AutoNAT is 2). */
+#define P2P_AUTONAT_SERVICE_MAX_PER_PEER 2
+/* Observed addresses (identify, one observer is enough: the server
+ * checks them) offered in a DIAL, besides the announce addresses. */
+#define P2P_AUTONAT_SERVICE_MAX_OBSERVED 8
+
+typedef struct p2p_autonat_service p2p_autonat_service;
+
+/* The reachability or the confirmed address changed. addr is the address
+ * a server reached us at when PUBLIC (binary, may be empty), NULL
+ * otherwise; valid during the call. */
+typedef void (*p2p_autonat_change_cb)(p2p_autonat_reachability state, const p2p_buf *addr,
+                                      int confidence, void *user);
+/* One probe's outcome: status is the server's p2p_autonat_status, or a
+ * negative error when no usable answer came (the stream failed, a
+ * timeout, a malformed reply); text is the server's status text ("" when
+ * none), valid during the call. For logs and tests. */
+typedef void (*p2p_autonat_probe_cb)(const p2p_peerid *server, int status,
+                                     const char *text, void *user);
+
+/* Every field 0 (or NULL) is the default; a NULL config is all defaults.
+ * The callbacks may run while the host closes (a probe cut off); they must
+ * not free the service. */
+typedef struct p2p_autonat_service_config {
+	p2p_autonat_change_cb on_change; /* may be NULL */
+	p2p_autonat_probe_cb on_probe;   /* may be NULL */
+	void *user;
+	bool disable_server; /* do not answer AutoNAT (default: answer) */
+	bool disable_client; /* do not probe (default: probe) */
+	/* Private, loopback and benchmark (198.18.0.0/15) IPs count as
+	 * public, for tests, LANs and the NAT lab: the server dials back
+	 * requesters seen at such IPs, the client asks servers at them and
+	 * offers such addresses. Off (the default), as go-libp2p. */
+	bool allow_private;
+	/* The client's schedule, in place of the P2P_AUTONAT_* intervals of
+	 * p2p_autonat_client_next_probe (tests run it in milliseconds). A
+	 * server asked stays unasked for P2P_AUTONAT_SERVER_RECENT_MS
+	 * whatever these say. */
+	uint64_t boot_delay_ms;       /* P2P_AUTONAT_BOOT_DELAY_MS */
+	uint64_t forced_retry_ms;     /* P2P_AUTONAT_FORCED_RETRY_MS */
+	uint64_t retry_interval_ms;   /* P2P_AUTONAT_RETRY_INTERVAL_MS */
+	uint64_t refresh_interval_ms; /* P2P_AUTONAT_REFRESH_INTERVAL_MS */
+	uint64_t request_timeout_ms;  /* P2P_AUTONAT_REQUEST_TIMEOUT_MS */
+	/* The server. */
+	uint64_t dial_timeout_ms;   /* P2P_AUTONAT_DIAL_TIMEOUT_MS */
+	uint64_t stream_timeout_ms; /* P2P_AUTONAT_STREAM_TIMEOUT_MS */
+	uint32_t throttle_peer_max; /* p2p_autonat_server_config's */
+	uint32_t throttle_global;
+	uint64_t throttle_reset_ms;
+	uint64_t throttle_jitter_ms;
+} p2p_autonat_service_config;
+
+typedef struct p2p_autonat_service_stats {
+	/* The server. */
+	uint64_t served;           /* DIAL requests answered, whatever the answer */
+	uint64_t refused;          /* refusals sent, and streams reset (bad input,
+	                            * a relayed connection, over the limits, no
+	                            * DIAL within the stream timeout) */
+	uint64_t dialbacks_ok;     /* answered OK */
+	uint64_t dialbacks_failed; /* answered E_DIAL_ERROR */
+	/* The client. */
+	uint64_t probes_sent;     /* DIAL requests written */
+	uint64_t probes_answered; /* a DIAL_RESPONSE came back */
+	uint64_t probes_failed;   /* begun, no usable answer */
+} p2p_autonat_service_stats;
+
+/* Serves AutoNAT on h (unless disable_server) and probes (unless
+ * disable_client). identify (may be NULL) gives the observed addresses
+ * offered besides p2p_host_announce_addrs; the peers that speak AutoNAT
+ * are those whose identify protocols, in the peerstore, say so (looked up
+ * at each round). cfg is copied. P2P_ENOMEM, P2P_ELIMIT (the host's
+ * handlers or observers), P2P_ECRYPTO (no randomness for the throttle's
+ * jitter).
+ * As the other services: free it once the host has closed (from
+ * p2p_host_close's on_closed); it does not touch the host then. Its timer
+ * does not keep the loop alive by itself. */
+int p2p_autonat_service_new(p2p_autonat_service **out, p2p_host *h,
+                            p2p_identify_service *identify,
+                            const p2p_autonat_service_config *cfg);
+void p2p_autonat_service_free(p2p_autonat_service *svc);
+
+/* For the application's identify callback (the identify service takes
+ * one): a peer that speaks AutoNAT makes the next round come soon while
+ * UNKNOWN (p2p_autonat_client_on_server_found). info may be NULL (a
+ * failed identify: nothing happens). */
+void p2p_autonat_service_on_identified(p2p_autonat_service *svc, p2p_conn *c,
+                                       const p2p_identify *info);
+/* Our addresses gained one (after p2p_host_set_announce_addrs): see
+ * p2p_autonat_client_on_addrs_changed. */
+void p2p_autonat_service_addrs_changed(p2p_autonat_service *svc);
+
+/* The current verdict; *addr (may be NULL) the confirmed address as
+ * p2p_autonat_client_addr, *confidence (may be NULL) its confidence. */
+p2p_autonat_reachability p2p_autonat_service_state(const p2p_autonat_service *svc,
+                                                   const p2p_buf **addr, int *confidence);
+const p2p_autonat_service_stats *
+p2p_autonat_service_stats_get(const p2p_autonat_service *svc);
+
 #endif
