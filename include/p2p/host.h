@@ -118,6 +118,14 @@ typedef struct p2p_host_config {
 	 * limits (the system ones still apply). Default false: 127.0.0.2 and
 	 * 127.0.0.3 are different IPs, each with its own share. */
 	bool exempt_loopback;
+	/* TCP dials leave from the port of our listener of the destination's
+	 * family (port reuse, as go-libp2p's reuseport transport: transport.h,
+	 * p2p_tcp_dial_opts), so that a NAT maps them to the public port
+	 * peers observe and can dial back, which hole punching needs. Where
+	 * that port cannot be had (a connection from it to the same address
+	 * exists) the dial falls back to an ephemeral port. Default false:
+	 * reuse on; true: every dial from an ephemeral port. */
+	bool no_reuse_port;
 } p2p_host_config;
 
 /* Fills cfg with the defaults (log level P2P_LOG_WARN to stderr). */

@@ -36,8 +36,13 @@ typedef void (*p2p_tcp_accept_cb)(p2p_tcp_listener *l, p2p_pipe *pipe, void *use
 /* Multiaddrs are binary (multiaddr.h), passed as (bin, len). */
 
 /* Listens on a /ip4/.../tcp/N or /ip6/.../tcp/N address (port 0 picks a
- * free port), with SO_REUSEADDR. P2P_EUNSUPPORTED for other addresses,
- * P2P_EIO if the OS refuses. log is borrowed (NULL: stderr). */
+ * free port), with SO_REUSEADDR and SO_REUSEPORT, so that dials can leave
+ * from the listening port (p2p_tcp_dial_opts.local_port), as go-libp2p's
+ * reuseport transport does. The price, as there: a second listener of the
+ * same user on the same explicit port is not refused, the kernel shares
+ * the connections out between them (port 0 never picks a port in use).
+ * P2P_EUNSUPPORTED for other addresses, P2P_EIO if the OS refuses. log is
+ * borrowed (NULL: stderr). */
 int p2p_tcp_listen(p2p_tcp_listener **out, uv_loop_t *loop, const uint8_t *addr,
                    size_t addr_len, const p2p_logger *log, p2p_tcp_accept_cb on_accept,
                    void *user);
@@ -62,6 +67,36 @@ typedef p2p_dial_cb p2p_tcp_dial_cb;
  * always runs exactly once, from the loop. */
 int p2p_tcp_dial(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
                  size_t addr_len, uint64_t timeout_ms, p2p_tcp_dial_cb cb, void *user);
+
+/* Port reuse, for NAT traversal: a connection that leaves from our
+ * listening port is mapped by an endpoint-independent NAT to the same
+ * public port as every other one, so the address peers observe (identify)
+ * is one they can dial back, and both sides of a DCUtR hole punch can
+ * connect() to each other from their listening ports at once (a TCP
+ * simultaneous open). */
+typedef struct p2p_tcp_dial_opts {
+	/* Leave from this port: the socket is bound, with SO_REUSEADDR and
+	 * SO_REUSEPORT, to the wildcard address of the destination's family
+	 * (the kernel picks the source IP) on this port. 0: an ephemeral
+	 * port. */
+	uint16_t local_port;
+	/* When the port cannot be had (the bind fails, or a connection from
+	 * it to the same destination exists already: EADDRINUSE,
+	 * EADDRNOTAVAIL), the dial is made again from an ephemeral port,
+	 * unless this is set: then p2p_tcp_dial_ex returns P2P_EIO and cb
+	 * never runs (a hole punch wants the reused port or nothing). Both
+	 * cases show in the call itself, never later. On Linux, when both
+	 * sides dial at once and one SYN reaches the other side's listener
+	 * before that side's connect() (always so on loopback), that
+	 * connect() is such a case: the listener's connection is the one. */
+	bool no_fallback;
+} p2p_tcp_dial_opts;
+
+/* p2p_tcp_dial with options (o NULL: none, as p2p_tcp_dial). Whether the
+ * port was reused shows in the pipe's local_addr. */
+int p2p_tcp_dial_ex(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
+                    size_t addr_len, uint64_t timeout_ms, const p2p_tcp_dial_opts *o,
+                    p2p_tcp_dial_cb cb, void *user);
 void p2p_tcp_dial_cancel(p2p_tcp_dialer *d);
 
 /* --- the upgrader --- */

@@ -3,7 +3,10 @@
  * direct addresses in turn and, P2P_HOST_RELAY_DIAL_DELAY_MS later or as
  * soon as those are all gone, the /p2p-circuit ones in turn; the first
  * connection wins. Every connect result is delivered from the loop
- * (host_defer_connect), never from inside the call that asked for it. */
+ * (host_defer_connect), never from inside the call that asked for it.
+ * TCP dials leave from our listening port unless cfg.no_reuse_port
+ * (reuse_port below). */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,6 +277,62 @@ int p2p_host_add_transport(p2p_host *h, const p2p_host_transport *t, void *self)
 	return P2P_OK;
 }
 
+/* --- port reuse (transport.h, p2p_tcp_dial_opts) --- */
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	return (ntohl(sin->sin_addr.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+}
+
+static bool is_unspecified(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+	return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* The port a TCP dial to addr leaves from: that of one of our listeners
+ * of the destination's family, so that a NAT maps the connection to the
+ * public port peers can dial back (the one identify tells us they
+ * observe), or 0 (ephemeral) if there is none. A wildcard listener is
+ * preferred (it takes every interface's connections); a loopback one
+ * serves only loopback destinations, as nobody elsewhere reaches it. */
+static uint16_t reuse_port(const p2p_host *h, const p2p_buf *addr)
+{
+	struct sockaddr_storage dst;
+	socklen_t len;
+	if (h->cfg.no_reuse_port ||
+	    p2p_multiaddr_to_sockaddr(addr->data, addr->len, &dst, &len) < 0)
+		return 0;
+	uint16_t port = 0;
+	for (size_t i = 0; i < h->n_listeners; i++) {
+		const p2p_buf *la = p2p_tcp_listener_addr(h->listeners[i]);
+		struct sockaddr_storage ss;
+		if (p2p_multiaddr_to_sockaddr(la->data, la->len, &ss, &len) < 0 ||
+		    ss.ss_family != dst.ss_family ||
+		    (is_loopback(&ss) && !is_loopback(&dst)))
+			continue;
+		if (is_unspecified(&ss))
+			return port_of(&ss);
+		if (port == 0)
+			port = port_of(&ss);
+	}
+	return port;
+}
+
 /* Starts the lane's next address, skipping those that fail at once. */
 static void lane_next(dial_lane *l)
 {
@@ -306,8 +365,9 @@ static void lane_next(dial_lane *l)
 		} else if (is_dns(a)) {
 			rc = dial_resolve(l, a);
 		} else {
-			rc = p2p_tcp_dial(&l->tcp, h->loop, a->data, a->len,
-			                  h->cfg.dial_timeout_ms, on_dialed, l);
+			p2p_tcp_dial_opts o = {.local_port = reuse_port(h, a)};
+			rc = p2p_tcp_dial_ex(&l->tcp, h->loop, a->data, a->len,
+			                     h->cfg.dial_timeout_ms, &o, on_dialed, l);
 		}
 		if (rc == P2P_OK)
 			return;

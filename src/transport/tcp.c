@@ -1,6 +1,10 @@
-/* The TCP transport on libuv: a TCP socket as a pipe, listeners and dials. */
+/* The TCP transport on libuv: a TCP socket as a pipe, listeners and dials,
+ * with port reuse (transport.h, p2p_tcp_dial_opts). */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "p2p/error.h"
@@ -299,12 +303,15 @@ static const p2p_pipe_ops tcp_pipe_ops = {
     .close = tcp_close_op,
 };
 
-static tcp_pipe *tcp_pipe_new(uv_loop_t *loop)
+/* family AF_UNSPEC: no socket yet (uv_accept or uv_tcp_connect makes
+ * one); AF_INET or AF_INET6: the socket is made now, to be set up before
+ * it binds. */
+static tcp_pipe *tcp_pipe_new(uv_loop_t *loop, int family)
 {
 	tcp_pipe *tp = calloc(1, sizeof(*tp));
 	if (tp == NULL)
 		return NULL;
-	if (uv_tcp_init(loop, &tp->handle) < 0) {
+	if (uv_tcp_init_ex(loop, &tp->handle, (unsigned)family) < 0) {
 		free(tp);
 		return NULL;
 	}
@@ -331,6 +338,23 @@ static void tcp_pipe_connected(tcp_pipe *tp)
 		                            &tp->base.remote_addr);
 }
 
+/* SO_REUSEADDR and SO_REUSEPORT, before the bind: the kernel lets a
+ * listener and the dials that leave from its port share it only if every
+ * one of them set both (and all belong to the same user). libuv sets
+ * SO_REUSEADDR on its own binds, but a dial binds by hand. */
+static int set_reuse(uv_tcp_t *h)
+{
+	uv_os_fd_t fd;
+	int rc = uv_fileno((uv_handle_t *)h, &fd);
+	if (rc < 0)
+		return rc;
+	const int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+		return uv_translate_sys_error(errno);
+	return 0;
+}
+
 /* --- listeners --- */
 
 struct p2p_tcp_listener {
@@ -350,7 +374,7 @@ static void on_connection(uv_stream_t *server, int status)
 		p2p_log(l->log, P2P_LOG_WARN, "tcp accept: %s", uv_strerror(status));
 		return;
 	}
-	tcp_pipe *tp = tcp_pipe_new(server->loop);
+	tcp_pipe *tp = tcp_pipe_new(server->loop, AF_UNSPEC);
 	if (tp == NULL) {
 		p2p_log(l->log, P2P_LOG_ERROR, "tcp accept: out of memory");
 		return;
@@ -386,7 +410,9 @@ int p2p_tcp_listen(p2p_tcp_listener **out, uv_loop_t *loop, const uint8_t *addr,
 	p2p_tcp_listener *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return P2P_ENOMEM;
-	if (uv_tcp_init(loop, &l->handle) < 0) {
+	/* The socket is made now, not by the bind, so that set_reuse comes
+	 * first. */
+	if (uv_tcp_init_ex(loop, &l->handle, ss.ss_family) < 0) {
 		free(l);
 		return P2P_EIO;
 	}
@@ -395,10 +421,12 @@ int p2p_tcp_listen(p2p_tcp_listener **out, uv_loop_t *loop, const uint8_t *addr,
 	l->on_accept = on_accept;
 	l->user = user;
 	p2p_buf_init(&l->addr);
-	/* libuv sets SO_REUSEADDR on every TCP bind. IPv6 listeners are
-	 * IPv6-only so /ip4 and /ip6 listeners on one port coexist. */
+	/* IPv6 listeners are IPv6-only so /ip4 and /ip6 listeners on one port
+	 * coexist. */
 	unsigned flags = ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-	rc = uv_tcp_bind(&l->handle, (struct sockaddr *)&ss, flags);
+	rc = set_reuse(&l->handle);
+	if (rc == 0)
+		rc = uv_tcp_bind(&l->handle, (struct sockaddr *)&ss, flags);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->handle, P2P_TCP_BACKLOG, on_connection);
 	if (rc == 0) {
@@ -487,8 +515,73 @@ static void on_connect(uv_connect_t *req, int status)
 	dial_release(d);
 }
 
+/* Binds a dial's socket to port on the wildcard address of family, the
+ * way the listener on that port is set up, so that the kernel lets the
+ * two share it. By hand rather than with uv_tcp_bind: libuv keeps a
+ * bind's EADDRINUSE and reports it only in the connect callback, a loop
+ * turn later; here it shows at once, where the dial falls back. */
+static int bind_local_port(tcp_pipe *tp, int family, uint16_t port)
+{
+	int rc = set_reuse(&tp->handle);
+	uv_os_fd_t fd = -1;
+	if (rc == 0)
+		rc = uv_fileno((uv_handle_t *)&tp->handle, &fd);
+	if (rc < 0)
+		return rc;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = htons(port);
+		len = sizeof(*sin6);
+		/* As our IPv6 listeners: [::]:port must not also claim the
+		 * IPv4 port, which a socket without SO_REUSEPORT may hold. */
+		const int on = 1;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+			return uv_translate_sys_error(errno);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		sin->sin_port = htons(port);
+		len = sizeof(*sin);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return uv_translate_sys_error(errno);
+	return 0;
+}
+
+/* Makes the dial's pipe and starts its connect, from local_port if it is
+ * not 0. A libuv error if it did not start (the pipe is let go then). */
+static int dial_connect(p2p_tcp_dialer *d, uv_loop_t *loop,
+                        const struct sockaddr_storage *dst, uint16_t local_port)
+{
+	d->tp = tcp_pipe_new(loop, local_port ? dst->ss_family : AF_UNSPEC);
+	if (d->tp == NULL)
+		return UV_ENOMEM;
+	int rc = local_port ? bind_local_port(d->tp, dst->ss_family, local_port) : 0;
+	if (rc == 0)
+		rc = uv_tcp_connect(&d->req, &d->tp->handle, (const struct sockaddr *)dst,
+		                    on_connect);
+	if (rc < 0) {
+		p2p_pipe_close(&d->tp->base);
+		d->tp = NULL;
+	}
+	return rc;
+}
+
 int p2p_tcp_dial(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
                  size_t addr_len, uint64_t timeout_ms, p2p_tcp_dial_cb cb, void *user)
+{
+	return p2p_tcp_dial_ex(out, loop, addr, addr_len, timeout_ms, NULL, cb, user);
+}
+
+int p2p_tcp_dial_ex(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
+                    size_t addr_len, uint64_t timeout_ms, const p2p_tcp_dial_opts *o,
+                    p2p_tcp_dial_cb cb, void *user)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -498,18 +591,21 @@ int p2p_tcp_dial(p2p_tcp_dialer **out, uv_loop_t *loop, const uint8_t *addr,
 	p2p_tcp_dialer *d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return P2P_ENOMEM;
-	d->tp = tcp_pipe_new(loop);
-	if (d->tp == NULL) {
-		free(d);
-		return P2P_ENOMEM;
-	}
 	d->cb = cb;
 	d->user = user;
 	d->req.data = d;
 	d->timer.data = d;
-	rc = uv_tcp_connect(&d->req, &d->tp->handle, (struct sockaddr *)&ss, on_connect);
+	uint16_t port = o ? o->local_port : 0;
+	rc = dial_connect(d, loop, &ss, port);
+	/* The port cannot be had: the bind fails (a socket without
+	 * SO_REUSEPORT, or another user's, holds it) or connect finds the
+	 * 4-tuple taken (a connection from this port to this destination
+	 * exists, either way round). Both show here, at once: the kernel
+	 * checks the 4-tuple in connect() itself, before the SYN goes. */
+	if (port != 0 && !o->no_fallback &&
+	    (rc == UV_EADDRINUSE || rc == UV_EADDRNOTAVAIL))
+		rc = dial_connect(d, loop, &ss, 0);
 	if (rc < 0) {
-		p2p_pipe_close(&d->tp->base);
 		free(d);
 		return uv_to_p2p(rc);
 	}
