@@ -238,6 +238,11 @@ static void test_observed_ephemeral_ignored(void **state)
 	run_observed_case(false);
 }
 
+static void test_observed_from_listen_port(void **state)
+{
+	run_observed_case(true);
+}
+
 static void test_signed_record_preferred(void **state)
 {
 	run_record_case(true, true);
@@ -255,6 +260,7 @@ int main(void)
 	    cmocka_unit_test(test_signed_record_preferred),
 	    cmocka_unit_test(test_forged_record_ignored),
 	    cmocka_unit_test(test_observed_ephemeral_ignored),
+	    cmocka_unit_test(test_observed_from_listen_port),
 	    cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
