@@ -98,12 +98,16 @@ start_client() {
 	local name=$1 token=$2 want=$3 path
 	start "$name" "$TUNNEL" -token "$token" -port 0
 	CLIENT_PID=$LAST_PID
-	PORT=$(helper event "$TMP/$name.out" CONNECTED port "$START_WAIT_S") ||
+	PORT=$(helper event "$TMP/$name.out" LISTENING port "$START_WAIT_S") ||
 		die "the client $name printed no port"
+	helper wait-listen "$PORT" "$START_WAIT_S" || die "the client $name does not listen"
+	# CONNECTED, with the way the tunnel went, follows the host's OK to a
+	# first tunnel: an empty transfer.
+	timeout 60 python3 "$HELPER" send "$PORT" 0 >/dev/null 2>&1 ||
+		die "the client $name got no tunnel through"
 	path=$(helper event "$TMP/$name.out" CONNECTED path "$START_WAIT_S") ||
 		die "the client $name did not connect to the host"
 	[ "$path" = "$want" ] || die "the client $name went $path, not $want"
-	helper wait-listen "$PORT" "$START_WAIT_S" || die "the client $name does not listen"
 }
 
 # --- 1. throughput, direct and relayed --------------------------------------

@@ -80,7 +80,7 @@ start_tunnel() {
 		die "the $name host printed no TOKEN"
 	start "$name-client" "$TUNNEL" -token "$token" -port 0
 	CLIENT_PID=$LAST_PID
-	PORT=$(helper event "$TMP/$name-client.out" CONNECTED port "$START_WAIT_S") ||
+	PORT=$(helper event "$TMP/$name-client.out" LISTENING port "$START_WAIT_S") ||
 		die "the $name client printed no port"
 	helper wait-listen "$PORT" "$START_WAIT_S" || die "the $name client does not listen"
 }

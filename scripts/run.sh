@@ -53,7 +53,7 @@ echo "token:  $token"
 # 3. the client, from the token, on a port the OS picks
 "$TUNNEL" -token "$token" -port 0 </dev/null >"$work/client.out" 2>"$work/client.err" &
 pids+=($!)
-port_event=$(wait_event "$work/client.out" CONNECTED)
+port_event=$(wait_event "$work/client.out" LISTENING)
 port=$(field "$port_event" port)
 echo "client: listening on 127.0.0.1:$port"
 

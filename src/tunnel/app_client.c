@@ -44,9 +44,11 @@ typedef struct client_app {
 	bool was_up;          /* one was, at some point */
 	bool reconnecting;    /* a retry is scheduled or dialing */
 	bool user_disconnect; /* DISCONNECT command: reconnect on demand only */
-	bool announced;       /* the first CONNECTED is out */
-	bool used;            /* the connection in use carried a tunnel */
-	const char *path;     /* TUNNEL_PATH_* of the connection in use, or NULL */
+	/* CONNECTED is out: the host accepted a tunnel since start or since
+	 * the last DISCONNECT. */
+	bool announced;
+	bool used;        /* the connection in use carried a tunnel */
+	const char *path; /* TUNNEL_PATH_* once announced, else NULL */
 	uint64_t backoff_ms;
 	uv_timer_t retry_timer;
 	bool retry_timer_on;
@@ -54,6 +56,7 @@ typedef struct client_app {
 
 static bool only_limited(client_app *ca);
 static void say_limited(client_app *ca);
+static void host_accepted(client_app *ca, p2p_stream *s);
 
 static void fwd_unlink(client_app *ca, tunnel_tcp_fwd *f)
 {
@@ -118,10 +121,12 @@ static void client_on_header(tunnel_tcp_fwd *f, const uint8_t *data, size_t len,
 {
 	client_app *ca = f->owner;
 	enum response_verdict v = client_read_response(ca, &f->header, data, len, used);
-	if (v == RESPONSE_START)
+	if (v == RESPONSE_START) {
+		host_accepted(ca, f->stream);
 		tunnel_tcp_fwd_start(f);
-	else if (v != RESPONSE_WAIT)
+	} else if (v != RESPONSE_WAIT) {
 		tunnel_tcp_fwd_abort(f);
+	}
 	if (v == RESPONSE_ABORT_AND_STOP)
 		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
@@ -168,6 +173,9 @@ static void on_stream_ready(p2p_stream *s, int err, void *user)
 	tunnel_tcp_fwd_set_stream(f, s);
 	ca->used = true;
 	if (ca->token.version == TUNNEL_TOKEN_VERSION_GOB) {
+		/* No header and no answer: the host agreeing to /mtunnel/1.0.0
+		 * is all the acceptance this protocol has. */
+		host_accepted(ca, s);
 		tunnel_tcp_fwd_start(f); /* no header: bytes flow at once */
 		return;
 	}
@@ -213,25 +221,41 @@ static void on_local_conn(uv_stream_t *server, int status)
 
 /* --- the connection to the host --- */
 
-/* CONNECTED: the local port and, when connected, the way to the host. */
-static void emit_connected(client_app *ca)
+/* LISTENING: the local port, as soon as it is open, so that a program
+ * can connect to it at once; nothing is known of the host yet. */
+static void emit_listening(client_app *ca)
 {
-	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_listening(&ev, ca->host_id, (unsigned)ca->port) == 0)
+		tunnel_emit(ca->app.events, &ev);
+	p2p_buf_free(&ev);
+}
+
+/* The host answered OK to tunnel stream s. The first time since start
+ * (or since a DISCONNECT) that is CONNECTED, with the way that stream
+ * went: only an answer proves that the host takes our token, so a client
+ * that reaches a host which refuses it never says CONNECTED. */
+static void host_accepted(client_app *ca, p2p_stream *s)
+{
+	if (ca->announced)
+		return;
+	p2p_conn *c = p2p_stream_conn(s);
 	char addr[HOST_ADDR_TEXT_MAX];
-	if (c)
-		tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
-	ca->path = c ? tunnel_app_conn_path(c) : NULL;
+	tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
+	ca->path = tunnel_app_conn_path(c);
 	ca->announced = true;
 	p2p_buf ev;
 	p2p_buf_init(&ev);
-	if (tunnel_event_connected(&ev, ca->host_id, c ? addr : NULL, (unsigned)ca->port,
+	if (tunnel_event_connected(&ev, ca->host_id, addr, (unsigned)ca->port,
 	                           ca->path) == 0)
 		tunnel_emit(ca->app.events, &ev);
 	p2p_buf_free(&ev);
 }
 
 /* PATH when the connection in use now goes another way (a direct one
- * opened beside a relayed one, or the other way round). */
+ * opened beside a relayed one, or the other way round), once CONNECTED
+ * has said which way it went first. */
 static void check_path(client_app *ca)
 {
 	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
@@ -285,23 +309,18 @@ static void on_reconnected(p2p_conn *c, int err, void *user)
 	/* Success is reported by on_host_connected. */
 }
 
-/* The first dial, at start-up: CONNECTED waits for it so that it can say
- * which way the host is reached; when it fails the client listens all the
- * same and tries again with backoff. */
+/* The first dial, at start-up, so that the first tunnel finds the
+ * connection ready. When it fails the client listens all the same, says
+ * so and tries again with backoff. */
 static void on_first_connect(p2p_conn *c, int err, void *user)
 {
 	client_app *ca = user;
-	if (ca->app.stopping || ca->announced)
-		return;
-	if (err < 0) {
-		emit_connected(ca);
-		tunnel_emit_error(
-		    ca->app.events,
-		    "cannot reach host %s yet (%s); trying again in %llu ms", ca->host_id,
-		    p2p_strerror(err), (unsigned long long)ca->backoff_ms);
-		schedule_reconnect(ca);
-	}
-	/* Success: on_host_connected announced it. */
+	if (ca->app.stopping || err >= 0 || ca->host_up)
+		return; /* success: on_host_connected logged it */
+	tunnel_emit_error(
+	    ca->app.events, "cannot reach host %s yet (%s); trying again in %llu ms",
+	    ca->host_id, p2p_strerror(err), (unsigned long long)ca->backoff_ms);
+	schedule_reconnect(ca);
 }
 
 static void on_retry_timer(uv_timer_t *t)
@@ -342,7 +361,7 @@ static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 		tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
 	else
 		tunnel_app_say(&ca->app, "connected to host %s", ca->host_id);
-	emit_connected(ca);
+	/* CONNECTED waits for the host's first OK (host_accepted). */
 	if (only_limited(ca))
 		say_limited(ca);
 	ca->was_up = true;
@@ -362,6 +381,10 @@ static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user)
 		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
 			return; /* PATH, if any, once that one is in use */
 	ca->host_up = false;
+	/* The next connection announces itself again, once the host has
+	 * accepted a tunnel over it. */
+	ca->announced = false;
+	ca->path = NULL;
 	if (ca->app.stopping)
 		return;
 	if (ca->user_disconnect) {
@@ -411,10 +434,12 @@ static void client_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t l
 {
 	client_app *ca = f->owner;
 	enum response_verdict v = client_read_response(ca, &f->header, data, len, used);
-	if (v == RESPONSE_START)
+	if (v == RESPONSE_START) {
+		host_accepted(ca, f->stream);
 		tunnel_udp_flow_start(f);
-	else if (v != RESPONSE_WAIT)
+	} else if (v != RESPONSE_WAIT) {
 		tunnel_udp_flow_abort(f);
+	}
 	if (v == RESPONSE_ABORT_AND_STOP)
 		tunnel_app_stop(&ca->app, TUNNEL_EXIT_USAGE);
 }
@@ -715,6 +740,7 @@ static int client_setup(client_app *ca, const tunnel_opts *o)
 	tunnel_app_say(&ca->app, "forwarding %s %s:%d to host %s",
 	               tunnel_network_name(ca->token.network), o->bind, ca->port,
 	               ca->host_id);
+	emit_listening(ca);
 	rc = p2p_host_connect(ca->app.host, &ca->token.peer, NULL, 0, on_first_connect,
 	                      ca);
 	if (rc < 0)

@@ -152,27 +152,6 @@ static int answer(p2p_stream *s, tunnel_status status, const char *reason)
 	return rc;
 }
 
-/* Answers the client and, unless OK, ends the stream after the answer. */
-static int respond(p2p_stream *s, tunnel_status status, const char *reason)
-{
-	int rc = answer(s, status, reason);
-	if (status != TUNNEL_STATUS_OK)
-		p2p_stream_close(s);
-	return rc;
-}
-
-/* A refusal that leaves nothing behind: the answer, then a reset, which
- * the muxer sends after it (the peer reads the answer, then sees the
- * reset), so no half-closed stream waits for a peer that may never close
- * its side. An answer the connection could not take yet (it is backed
- * up) would be lost with the reset: none is owed to a peer in that
- * state, and the reset is all it gets. */
-static void refuse_at_once(p2p_stream *s, tunnel_status status, const char *reason)
-{
-	answer(s, status, reason);
-	p2p_stream_reset(s);
-}
-
 static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
                         const char *reason)
 {
@@ -185,11 +164,43 @@ static void log_refusal(host_app *ha, p2p_stream *s, tunnel_status status,
 	                       reason ? reason : tunnel_status_text(status));
 }
 
+/* A refused tunnel stream, TCP or UDP, with a forwarder or none: counted,
+ * logged and answered. It must leave nothing behind: the answer, then a
+ * reset, which the muxer sends after it (the peer reads the answer, then
+ * sees the reset), so that no half-closed stream waits for a peer that
+ * may never close its side. Returns true when the stream may be reset at
+ * once: the muxer took the whole answer. False while some of it waits
+ * behind the peer's window or a backed-up connection, where a reset
+ * would lose it: the forwarder then half-closes (the FIN follows the
+ * answer) and resets once the answer is out, or from its sweep if that
+ * never comes (tunnel_tcp_fwd_end_after_answer,
+ * tunnel_udp_flow_end_after_answer). */
+static bool refuse_stream(host_app *ha, p2p_stream *s, tunnel_status status,
+                          const char *reason)
+{
+	log_refusal(ha, s, status, reason);
+	if (answer(s, status, reason) < 0)
+		return true; /* nothing queued: nothing to wait for */
+	return p2p_stream_pending(s) == 0;
+}
+
+/* A refusal before anything was made for the stream. With no forwarder to
+ * wait for the answer to leave, a stream whose answer is still queued is
+ * reset all the same: that needs a connection backed up by its peer, and
+ * a peer in that state is owed no answer. */
+static void refuse_at_once(host_app *ha, p2p_stream *s, tunnel_status status,
+                           const char *reason)
+{
+	refuse_stream(ha, s, status, reason);
+	p2p_stream_reset(s);
+}
+
 static void refuse(tunnel_tcp_fwd *f, tunnel_status status, const char *reason)
 {
-	log_refusal(f->owner, f->stream, status, reason);
-	respond(f->stream, status, reason);
-	tunnel_tcp_fwd_close_sock(f);
+	if (refuse_stream(f->owner, f->stream, status, reason))
+		tunnel_tcp_fwd_abort(f);
+	else
+		tunnel_tcp_fwd_end_after_answer(f);
 }
 
 /* The header check shared by TCP and UDP: 0 while the request is
@@ -240,7 +251,7 @@ static void on_service_connected(uv_connect_t *req, int status)
 		f->session = s;
 		s->streams++;
 	}
-	if ((!is_compat(f) && respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0) ||
+	if ((!is_compat(f) && answer(f->stream, TUNNEL_STATUS_OK, NULL) < 0) ||
 	    tunnel_tcp_fwd_start(f) < 0)
 		tunnel_tcp_fwd_abort(f);
 }
@@ -384,20 +395,16 @@ static void host_flow_done(tunnel_udp_flow *f)
 	ha->n_flows--;
 }
 
-/* A refused flow is gone at once (answer, then reset): it holds no slot
- * and no socket while waiting for a peer that may never close. Only an
- * answer still queued behind a backed-up connection gets a clean close
- * after it instead, and tunnel_udp_flow_sweep resets that one if the
- * peer does not close back in time. */
+/* A refused flow is gone at once, as a refused TCP tunnel (refuse): it
+ * holds no slot and no socket while waiting for a peer that may never
+ * close. */
 static void refuse_flow(host_app *ha, tunnel_udp_flow *f, tunnel_status st,
                         const char *why)
 {
-	log_refusal(ha, f->stream, st, why);
-	answer(f->stream, st, why);
-	if (p2p_stream_pending(f->stream) == 0)
+	if (refuse_stream(ha, f->stream, st, why))
 		tunnel_udp_flow_abort(f);
 	else
-		tunnel_udp_flow_close(f);
+		tunnel_udp_flow_end_after_answer(f);
 }
 
 static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len,
@@ -432,8 +439,7 @@ static void host_flow_header(tunnel_udp_flow *f, const uint8_t *data, size_t len
 		f->session = s;
 		s->streams++;
 	}
-	if (respond(f->stream, TUNNEL_STATUS_OK, NULL) < 0 ||
-	    tunnel_udp_flow_start(f) < 0)
+	if (answer(f->stream, TUNNEL_STATUS_OK, NULL) < 0 || tunnel_udp_flow_start(f) < 0)
 		tunnel_udp_flow_abort(f);
 }
 
@@ -487,9 +493,7 @@ static bool refuse_limited(host_app *ha, p2p_stream *s)
 {
 	if (!p2p_conn_is_limited(p2p_stream_conn(s)))
 		return false;
-	log_refusal(ha, s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
-	            "over a limited relay circuit");
-	refuse_at_once(s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
+	refuse_at_once(ha, s, TUNNEL_STATUS_SERVICE_UNAVAILABLE,
 	               "the relay limits this circuit; tunnels need an unlimited relay");
 	return true;
 }
@@ -504,8 +508,7 @@ static void on_tunnel_stream(p2p_stream *s, const char *protocol, void *user)
 	 * and no socket, and the same answer whatever it would send, so it
 	 * cannot tell a right secret from a wrong one. */
 	if (!tunnel_acl_allows(&ha->acl, p2p_stream_remote_peer(s))) {
-		log_refusal(ha, s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
-		refuse_at_once(s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
+		refuse_at_once(ha, s, TUNNEL_STATUS_NOT_ALLOWED, NULL);
 		return;
 	}
 	if (ha->token.network == TUNNEL_NETWORK_UDP && !ha->app.stopping) {

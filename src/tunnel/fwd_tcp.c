@@ -58,6 +58,15 @@ void tunnel_tcp_fwd_close_sock(tunnel_tcp_fwd *f)
 	close_sock(f, false);
 }
 
+void tunnel_tcp_fwd_end_after_answer(tunnel_tcp_fwd *f)
+{
+	if (f->stream) {
+		f->reset_on_drain = true;
+		p2p_stream_close(f->stream);
+	}
+	close_sock(f, false);
+}
+
 void tunnel_tcp_fwd_abort(tunnel_tcp_fwd *f)
 {
 	if (f->stream)
@@ -227,6 +236,11 @@ static void on_sock_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_stream_drain(p2p_stream *s, void *user)
 {
 	tunnel_tcp_fwd *f = user;
+	if (f->reset_on_drain) {
+		/* The refusal is out: the reset goes after it. */
+		p2p_stream_reset(s);
+		return;
+	}
 	if (f->forwarding && !f->sock_reading && !f->sock_eof && !f->sock_closing) {
 		if (uv_read_start((uv_stream_t *)&f->sock, on_sock_alloc, on_sock_read) ==
 		    0)

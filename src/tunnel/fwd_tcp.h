@@ -66,7 +66,8 @@ struct tunnel_tcp_fwd {
 	bool sock_closed;
 	bool done;
 	bool timed_out;
-	uint64_t started; /* uv_now when made */
+	bool reset_on_drain; /* refused: reset once the answer is out */
+	uint64_t started;    /* uv_now when made */
 	uv_shutdown_t shutdown_req;
 	uint64_t bytes_to_stream; /* read from the socket, written to the stream */
 	uint64_t bytes_to_sock;   /* from the stream, written to the socket */
@@ -82,8 +83,14 @@ int tunnel_tcp_fwd_start(tunnel_tcp_fwd *f);
 /* Aborts both sides (stream reset, socket closed with RST). */
 void tunnel_tcp_fwd_abort(tunnel_tcp_fwd *f);
 /* Closes the socket only (a tunnel that never started); the stream, if
- * any, is handled by the caller (write a refusal, then p2p_stream_close). */
+ * any, is the caller's to end. */
 void tunnel_tcp_fwd_close_sock(tunnel_tcp_fwd *f);
+/* Ends a tunnel that never started, whose stream carries a refusal still
+ * queued (p2p_stream_pending): a reset now would lose it. The stream is
+ * half-closed (the FIN follows the answer: a clean end if the peer closes
+ * back) and reset as soon as the answer is out (on_drain), or by
+ * tunnel_tcp_fwd_sweep if it never gets out; the socket is closed. */
+void tunnel_tcp_fwd_end_after_answer(tunnel_tcp_fwd *f);
 /* Aborts every tunnel of the list starting at `first` that is past
  * TUNNEL_HEADER_TIMEOUT_MS without forwarding (an open in flight aside);
  * returns how many. */

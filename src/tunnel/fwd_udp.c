@@ -57,6 +57,12 @@ void tunnel_udp_flow_close(tunnel_udp_flow *f)
 	close_own_sock(f);
 }
 
+void tunnel_udp_flow_end_after_answer(tunnel_udp_flow *f)
+{
+	f->reset_on_drain = f->stream != NULL;
+	tunnel_udp_flow_close(f);
+}
+
 uint64_t tunnel_udp_flow_idle_ms(const tunnel_udp_flow *f)
 {
 	return uv_now(f->loop) - f->last_active;
@@ -128,6 +134,11 @@ static void on_stream_data(p2p_stream *s, const uint8_t *data, size_t len, void 
 static void on_stream_drain(p2p_stream *s, void *user)
 {
 	tunnel_udp_flow *f = user;
+	if (f->reset_on_drain) {
+		/* The refusal is out: the reset goes after it. */
+		p2p_stream_reset(s);
+		return;
+	}
 	f->congested = false;
 	f->congested_bytes = 0;
 }

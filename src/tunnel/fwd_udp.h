@@ -72,6 +72,7 @@ struct tunnel_udp_flow {
 	bool done;
 	bool timed_out;       /* aborted by tunnel_udp_flow_sweep */
 	bool fin_sent;        /* tunnel_udp_flow_close half-closed the stream */
+	bool reset_on_drain;  /* refused: reset once the answer is out */
 	uint64_t started;     /* uv_now when made */
 	uint64_t fin_at;      /* uv_now when fin_sent was set */
 	p2p_buf queue;        /* frames waiting for the host's OK */
@@ -102,6 +103,11 @@ void tunnel_udp_flow_send(tunnel_udp_flow *f, const uint8_t *data, size_t len);
 void tunnel_udp_flow_close(tunnel_udp_flow *f);
 /* Ends it at once (stream reset). */
 void tunnel_udp_flow_abort(tunnel_udp_flow *f);
+/* Ends a flow whose stream carries a refusal still queued
+ * (p2p_stream_pending), as tunnel_tcp_fwd_end_after_answer: closed now
+ * (the FIN follows the answer), reset as soon as the answer is out, or by
+ * tunnel_udp_flow_sweep if it never gets out. */
+void tunnel_udp_flow_end_after_answer(tunnel_udp_flow *f);
 /* Milliseconds since the last datagram. */
 uint64_t tunnel_udp_flow_idle_ms(const tunnel_udp_flow *f);
 /* Aborts every flow of the list starting at `first` whose stream has been

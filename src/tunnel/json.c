@@ -268,6 +268,16 @@ int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *add
 	return emit(ev, ok, out);
 }
 
+int tunnel_event_listening(p2p_buf *out, const char *session_id, unsigned port)
+{
+	if (session_id == NULL || port == 0)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("LISTENING");
+	bool ok = ev != NULL && add_string(ev, "session_id", session_id) &&
+	          add_uint(ev, "port", port);
+	return emit(ev, ok, out);
+}
+
 int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
                       const char *addr)
 {

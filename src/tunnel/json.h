@@ -8,7 +8,7 @@
  * ignored. A bad line gets a sentence for an ERROR event, and the program
  * goes on.
  *
- * Events: TOKEN, CONNECTED, PATH, DISCONNECT, LIST, ERROR (and for the
+ * Events: TOKEN, LISTENING, CONNECTED, PATH, DISCONNECT, LIST, ERROR (and for the
  * relay service RELAY, RESERVED, UNRESERVED, CIRCUIT), each one line of
  * compact JSON ending in '\n', with every string escaped and any invalid
  * UTF-8 replaced by U+FFFD, so a consumer can always parse the line. */
@@ -64,11 +64,19 @@ int tunnel_event_token(p2p_buf *out, const char *token, const char *peer_id,
 #define TUNNEL_PATH_DIRECT  "direct"
 #define TUNNEL_PATH_RELAYED "relayed"
 
-/* addr (may be NULL) says where the tunnel leads or comes from; port (0 for
- * none) is the local port the client listens on; path (may be NULL) is
- * TUNNEL_PATH_DIRECT or TUNNEL_PATH_RELAYED. */
+/* A session that carries tunnels: on the client, the host answered OK to
+ * a tunnel (the first since start, or since a DISCONNECT); on the host, a
+ * client passed the secret. addr (may be NULL) says where the tunnel
+ * leads or comes from; port (0 for none) is the local port the client
+ * listens on; path (may be NULL) is TUNNEL_PATH_DIRECT or
+ * TUNNEL_PATH_RELAYED. */
 int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *addr,
                            unsigned port, const char *path);
+/* The client's local port is open: {"action":"LISTENING","session_id":
+ * <the host's peer ID>,"port":N}. Only that: whether the host can be
+ * reached and takes the token is for CONNECTED (or an ERROR) to say. port
+ * must not be 0. */
+int tunnel_event_listening(p2p_buf *out, const char *session_id, unsigned port);
 /* A session's connection changed its way (addr may be NULL). */
 int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
                       const char *addr);

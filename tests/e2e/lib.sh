@@ -100,14 +100,16 @@ send() {
 	echo "$2" >"$TMP/$1.in"
 }
 
-# start_client NAME TOKEN ARGS...: a tunnel client; sets CLIENT_PID, PORT.
+# start_client NAME TOKEN ARGS...: a tunnel client; sets CLIENT_PID, PORT
+# (from its LISTENING event: the port is open, the host not reached yet;
+# CONNECTED follows the host's OK to the first tunnel).
 start_client() {
 	local name=$1 tok=$2
 	shift 2
 	start_bg "$name" "$TUNNEL" -token "$tok" -port 0 "$@"
 	CLIENT_PID=$LAST_PID
 	local ev
-	ev=$(wait_event "$TMP/$name.out" CONNECTED 30) || fail "$name printed no CONNECTED"
+	ev=$(wait_event "$TMP/$name.out" LISTENING 30 1 "$CLIENT_PID") || fail "$name printed no LISTENING"
 	PORT=$(json_get "$ev" port)
 }
 

@@ -302,6 +302,7 @@ def push(port, total, report_after_s):
 
 TOKEN_VERSION = 2
 TOKEN_ADDRS_FIELD = 3
+TOKEN_SECRET_FIELD = 4
 MA_P2P_CIRCUIT = 0x0122  # multiaddr code of /p2p-circuit (varint a2 02)
 # Multiaddr value sizes in bytes (multiformats/multiaddr protocols.csv);
 # -1: a varint length then the value. Codes not listed have no value.
@@ -410,6 +411,32 @@ def relayed_token(token):
     return 0
 
 
+def wrong_secret_token(token):
+    """The same token with its secret wrong in one byte: a client with it
+    reaches the host (the peer ID and addresses are right) and is refused."""
+    import base64
+    urlsafe = "-" in token or "_" in token
+    padded = token + "=" * (-len(token) % 4)
+    raw = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(padded)
+    if not raw or raw[0] != TOKEN_VERSION:
+        print("wrong-secret-token: not a version 2 token", file=sys.stderr)
+        return 1
+    out, found = bytearray([TOKEN_VERSION]), False
+    for num, wt, field, val in pb_fields(raw[1:]):
+        if num == TOKEN_SECRET_FIELD and wt == 2 and val:
+            field = field[:-1] + bytes([field[-1] ^ 0x5A])
+            found = True
+        out += field
+    if not found:
+        print("wrong-secret-token: the token has no secret", file=sys.stderr)
+        return 1
+    enc = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(bytes(out)).decode()
+    if not token.endswith("="):
+        enc = enc.rstrip("=")
+    print(enc)
+    return 0
+
+
 def main():
     cmd = sys.argv[1]
     a = sys.argv[2:]
@@ -419,6 +446,8 @@ def main():
         return json_get(a[0], a[1])
     if cmd == "relayed-token":
         return relayed_token(a[0])
+    if cmd == "wrong-secret-token":
+        return wrong_secret_token(a[0])
     if cmd == "serve-http":
         return serve_http(a[0], a[1])
     if cmd == "hold-port":

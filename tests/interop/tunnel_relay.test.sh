@@ -69,17 +69,21 @@ JS_RELAY=$PEER_ADDR JS_RELAY_ID=$PEER_ID
 start_tunnel_host webhost "$WEB_PORT" "$JS_RELAY"
 wait_grep '"event":"reservation"' "$WORK/jsrelay.out" || fail "the js relay logged no reservation"
 start_bg webclient "$TUNNEL" -token "$RTOKEN" -port 0
-ev=$(wait_event "$WORK/webclient.out" CONNECTED 30) || fail "the client printed no CONNECTED"
+ev=$(wait_event "$WORK/webclient.out" LISTENING 30) || fail "the client printed no LISTENING"
+port=$(json_get "$ev" port)
+page=$(curl -sS -m 20 "http://127.0.0.1:$port/index.html") || fail "curl through the js relay failed"
+[ "$page" = "hello through a js relay $$" ] || fail "wrong page: $page"
+# CONNECTED follows the host's OK to that first tunnel, with its way.
+ev=$(wait_event "$WORK/webclient.out" CONNECTED 10) || fail "the client printed no CONNECTED"
 [ "$(json_get "$ev" path)" = relayed ] || fail "CONNECTED is not relayed: $ev"
 json_get "$ev" addr | grep -q "/p2p/$JS_RELAY_ID/p2p-circuit" || fail "not through the js relay: $ev"
-page=$(curl -sS -m 20 "http://127.0.0.1:$(json_get "$ev" port)/index.html") || fail "curl through the js relay failed"
-[ "$page" = "hello through a js relay $$" ] || fail "wrong page: $page"
+[ "$(json_get "$ev" port)" = "$port" ] || fail "CONNECTED has another port than LISTENING: $ev"
 wait_grep '"event":"circuit"' "$WORK/jsrelay.out" || fail "the js relay logged no circuit"
 echo "ok: a web page through a js-libp2p relay"
 
 start_tunnel_host bidirhost "$SVC_PORT" "$JS_RELAY"
 start_bg bidirclient "$TUNNEL" -token "$RTOKEN" -port 0
-ev=$(wait_event "$WORK/bidirclient.out" CONNECTED 30) || fail "the client printed no CONNECTED"
+ev=$(wait_event "$WORK/bidirclient.out" LISTENING 30) || fail "the client printed no LISTENING"
 sent=$(timeout 120 python3 "$HELPER" client-bidir "$(json_get "$ev" port)" "$SIZE") ||
 	fail "the transfer through the js relay failed"
 for i in $(seq 100); do [ -f "$WORK/bidir/recv.0" ] && break; sleep 0.1; done
@@ -93,13 +97,14 @@ start_tunnel_host limhost "$WEB_PORT" "$PEER_ADDR"
 grep -q '"action":"ERROR".*limits each circuit' "$WORK/limhost.out" ||
 	fail "the host did not say that the js relay limits its circuits"
 start_bg limclient "$TUNNEL" -token "$RTOKEN" -port 0
-ev=$(wait_event "$WORK/limclient.out" CONNECTED 30) || fail "the client printed no CONNECTED"
+ev=$(wait_event "$WORK/limclient.out" LISTENING 30) || fail "the client printed no LISTENING"
 if page=$(curl -sS -m 10 "http://127.0.0.1:$(json_get "$ev" port)/index.html" 2>/dev/null); then
 	fail "a page came through a limited relay: $page"
 fi
 [ -z "${page:-}" ] || fail "partial data through a limited relay: $page"
 wait_grep '"action":"ERROR".*unlimited relay' "$WORK/limclient.out" ||
 	fail "the client's ERROR does not say an unlimited relay is needed"
+grep -q '"action":"CONNECTED"' "$WORK/limclient.out" && fail "CONNECTED over a limited relay"
 echo "ok: a limited js-libp2p relay gives a clear ERROR and no data"
 for p in limclient limhost jslimited; do stop_peer "$p"; done
 
