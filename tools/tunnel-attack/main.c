@@ -1,9 +1,15 @@
-/* tunnel-attack: a hostile tunnel client for the end-to-end tests. It
- * connects once to the host named by a token and opens many
- * /mtunnel/2.0.0 streams on that one connection, each of which sends
- * nothing (-mode silent), a header with a wrong secret (bad-secret) or
- * the token's own header (secret), and then holds the stream open: it
+/* tunnel-attack: a hostile tunnel client for the end-to-end tests and
+ * bench/attacks.sh. It connects once to the host named by a token and
+ * opens many /mtunnel/2.0.0 streams on that one connection, each of which
+ * sends nothing (-mode silent), a header with a wrong secret (bad-secret)
+ * or the token's own header (secret), and then holds the stream open: it
  * never closes or resets a stream itself, as an attacker would not.
+ *
+ * -mode ping-flood is another attack (pingflood.h): -conns N connections
+ * (default 8) to the token's first TCP address, from the -from addresses
+ * in turn (repeatable), each flooding yamux pings and reading nothing.
+ * It prints CONNECTED once the first one floods, then every second (and
+ * on exit) {"action":"FLOODING",...} with the counts of pingflood.h.
  *
  * It prints JSON lines on stdout, shaped as the tunnel's events:
  *   {"action":"CONNECTED","peer_id":...}
@@ -27,19 +33,25 @@
 
 #include "p2p/error.h"
 #include "p2p/host.h"
+#include "p2p/multiaddr.h"
+#include "pingflood.h"
 #include "tunnel/header.h"
 #include "tunnel/token.h"
 
 #define ATTACK_MAX_STREAMS 4096 /* the host's streams per connection */
 #define ATTACK_SETTLE_MS   500  /* quiet this long after the last stream: settled */
 #define ATTACK_TICK_MS     50
+#define ATTACK_FLOOD_CONNS 8    /* -mode ping-flood without -conns */
+#define ATTACK_REPORT_MS   1000 /* FLOODING every this often */
 
 static const char usage[] =
     "usage: tunnel-attack -token TOKEN [-mode silent|bad-secret|secret]\n"
     "                     [-streams N] [-window N] [-key FILE] [-hold SECONDS]\n"
+    "       tunnel-attack -token TOKEN -mode ping-flood [-conns N] [-from IP]...\n"
+    "                     [-hold SECONDS]\n"
     "       tunnel-attack -key FILE -id   (prints the key's peer ID)\n";
 
-typedef enum mode { MODE_SILENT, MODE_BAD_SECRET, MODE_SECRET } mode;
+typedef enum mode { MODE_SILENT, MODE_BAD_SECRET, MODE_SECRET, MODE_PING_FLOOD } mode;
 
 typedef struct attack attack;
 
@@ -58,6 +70,13 @@ struct attack {
 	unsigned long streams;
 	unsigned long window; /* 0: no limit */
 	unsigned long hold_s;
+	/* -mode ping-flood */
+	unsigned long conns;
+	struct sockaddr_storage from[PING_FLOOD_MAX_FROM];
+	size_t n_from;
+	ping_flood *flood;
+	bool flood_seen;      /* CONNECTED printed */
+	uint64_t reported_at; /* the last FLOODING */
 	uv_signal_t sigint, sigterm;
 	uv_timer_t tick, hold;
 	bool handles_open, closing;
@@ -74,6 +93,18 @@ struct attack {
 
 static void on_handle_closed(uv_handle_t *h)
 {
+}
+
+static void print_flood(attack *a)
+{
+	ping_flood_counts n;
+	ping_flood_counts_get(a->flood, &n);
+	printf("{\"action\":\"FLOODING\",\"conns\":%lu,\"flooding\":%lu,"
+	       "\"handshakes\":%lu,\"failed\":%lu,\"closed\":%lu,\"pings\":%llu,"
+	       "\"bytes\":%llu}\n",
+	       n.conns, n.flooding, n.handshakes, n.failed, n.closed,
+	       (unsigned long long)n.pings, (unsigned long long)n.bytes);
+	fflush(stdout);
 }
 
 static void on_host_closed(void *user)
@@ -93,6 +124,11 @@ static void finish(attack *a, int code)
 		uv_close((uv_handle_t *)&a->tick, on_handle_closed);
 		uv_close((uv_handle_t *)&a->hold, on_handle_closed);
 		a->handles_open = false;
+	}
+	if (a->flood) {
+		print_flood(a);
+		ping_flood_stop(a->flood);
+		a->flood = NULL;
 	}
 	if (a->host)
 		p2p_host_close(a->host, on_host_closed, a);
@@ -241,10 +277,33 @@ static void open_more(attack *a)
 	}
 }
 
+/* CONNECTED once a connection floods (what the bench waits for), then the
+ * counts every ATTACK_REPORT_MS. */
+static void on_flood_tick(attack *a, uint64_t now)
+{
+	ping_flood_counts n;
+	ping_flood_counts_get(a->flood, &n);
+	if (!a->flood_seen && n.flooding > 0) {
+		a->flood_seen = true;
+		char id[P2P_PEERID_STR_MAX];
+		p2p_peerid_to_string(&a->token.peer, id, sizeof id);
+		printf("{\"action\":\"CONNECTED\",\"peer_id\":\"%s\"}\n", id);
+		fflush(stdout);
+	}
+	if (now - a->reported_at >= ATTACK_REPORT_MS) {
+		a->reported_at = now;
+		print_flood(a);
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	attack *a = t->data;
 	uint64_t now = uv_now(&a->loop);
+	if (a->flood) {
+		on_flood_tick(a, now);
+		return;
+	}
 	bool all_back =
 	    a->requested == a->streams && a->opened + a->open_failed == a->requested;
 	if (!a->settled && all_back && now - a->last_change >= ATTACK_SETTLE_MS) {
@@ -310,8 +369,21 @@ static int parse_args(attack *a, int argc, char **argv, const char **token,
 				a->mode = MODE_BAD_SECRET;
 			else if (strcmp(val, "secret") == 0)
 				a->mode = MODE_SECRET;
+			else if (strcmp(val, "ping-flood") == 0)
+				a->mode = MODE_PING_FLOOD;
 			else
 				return -1;
+		} else if (strcmp(arg, "-conns") == 0) {
+			a->conns = strtoul(val, &end, 10);
+			if (*end || a->conns == 0 || a->conns > PING_FLOOD_MAX_CONNS)
+				return -1;
+		} else if (strcmp(arg, "-from") == 0) {
+			struct sockaddr_storage *ss = &a->from[a->n_from];
+			if (a->n_from == PING_FLOOD_MAX_FROM ||
+			    (uv_ip4_addr(val, 0, (struct sockaddr_in *)ss) < 0 &&
+			     uv_ip6_addr(val, 0, (struct sockaddr_in6 *)ss) < 0))
+				return -1;
+			a->n_from++;
 		} else if (strcmp(arg, "-streams") == 0) {
 			a->streams = strtoul(val, &end, 10);
 			if (*end || a->streams == 0 || a->streams > ATTACK_MAX_STREAMS)
@@ -331,24 +403,8 @@ static int parse_args(attack *a, int argc, char **argv, const char **token,
 	return *id_only ? (*key ? 0 : -1) : (*token ? 0 : -1);
 }
 
-static int setup(attack *a, const char *token_text)
+static void start_handles(attack *a)
 {
-	const char *why = NULL;
-	if (tunnel_token_decode(&a->token, token_text, strlen(token_text), &why) < 0 ||
-	    !a->token.has_secret) {
-		fprintf(stderr, "tunnel-attack: bad token: %s\n",
-		        why ? why : "no secret");
-		return -1;
-	}
-	p2p_host_config cfg;
-	p2p_host_config_init(&cfg);
-	cfg.max_streams_per_conn = ATTACK_MAX_STREAMS;
-	if (p2p_host_new(&a->host, &a->loop, a->key, &cfg) < 0)
-		return -1;
-	p2p_peerstore *ps = p2p_host_peerstore(a->host);
-	for (size_t i = 0; i < a->token.n_addrs; i++)
-		p2p_peerstore_add_addr(ps, &a->token.peer, a->token.addrs[i].bytes,
-		                       a->token.addrs[i].len, P2P_ADDR_MANUAL);
 	uv_signal_init(&a->loop, &a->sigint);
 	uv_signal_init(&a->loop, &a->sigterm);
 	uv_timer_init(&a->loop, &a->tick);
@@ -359,6 +415,55 @@ static int setup(attack *a, const char *token_text)
 	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 	if (a->hold_s)
 		uv_timer_start(&a->hold, on_hold, a->hold_s * 1000, 0);
+}
+
+/* -mode ping-flood: raw connections to the token's first TCP address. */
+static int setup_flood(attack *a)
+{
+	struct sockaddr_storage target;
+	socklen_t len = sizeof target;
+	size_t i = 0;
+	while (i < a->token.n_addrs &&
+	       p2p_multiaddr_to_sockaddr(a->token.addrs[i].bytes, a->token.addrs[i].len,
+	                                 &target, &len) < 0)
+		i++;
+	if (i == a->token.n_addrs) {
+		fprintf(stderr, "tunnel-attack: the token has no TCP address\n");
+		return -1;
+	}
+	start_handles(a);
+	if (ping_flood_start(&a->flood, &a->loop, &a->token.peer,
+	                     (const struct sockaddr *)&target, a->from, a->n_from,
+	                     a->conns ? a->conns : ATTACK_FLOOD_CONNS) < 0) {
+		fprintf(stderr, "tunnel-attack: cannot start the flood\n");
+		return -1;
+	}
+	a->reported_at = uv_now(&a->loop);
+	uv_timer_start(&a->tick, on_tick, ATTACK_TICK_MS, ATTACK_TICK_MS);
+	return 0;
+}
+
+static int setup(attack *a, const char *token_text)
+{
+	const char *why = NULL;
+	if (tunnel_token_decode(&a->token, token_text, strlen(token_text), &why) < 0 ||
+	    !a->token.has_secret) {
+		fprintf(stderr, "tunnel-attack: bad token: %s\n",
+		        why ? why : "no secret");
+		return -1;
+	}
+	if (a->mode == MODE_PING_FLOOD)
+		return setup_flood(a);
+	p2p_host_config cfg;
+	p2p_host_config_init(&cfg);
+	cfg.max_streams_per_conn = ATTACK_MAX_STREAMS;
+	if (p2p_host_new(&a->host, &a->loop, a->key, &cfg) < 0)
+		return -1;
+	p2p_peerstore *ps = p2p_host_peerstore(a->host);
+	for (size_t i = 0; i < a->token.n_addrs; i++)
+		p2p_peerstore_add_addr(ps, &a->token.peer, a->token.addrs[i].bytes,
+		                       a->token.addrs[i].len, P2P_ADDR_MANUAL);
+	start_handles(a);
 	if (p2p_host_connect(a->host, &a->token.peer, NULL, 0, on_connected, a) < 0) {
 		fprintf(stderr, "tunnel-attack: nothing to connect to\n");
 		return -1;
