@@ -234,8 +234,10 @@ typedef void (*p2p_host_stream_cb)(p2p_stream *s, int err, void *user);
 int p2p_host_new_stream(p2p_host *h, const p2p_peerid *peer, const char *const *protocols,
                         size_t n, p2p_host_stream_cb cb, void *user);
 
-/* An open connection to peer, or NULL; one that is not limited
- * (p2p_conn_is_limited) when there is one. Borrowed. */
+/* An open connection to peer, or NULL: the best there is, a direct one
+ * before a relayed one (p2p_conn_is_relayed), and an unlimited relayed
+ * one before a limited one (p2p_conn_is_limited); among equals the
+ * newest. Borrowed. */
 p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer);
 /* Fills out[0..max) with the open connections; returns how many exist. */
 size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max);
@@ -299,6 +301,19 @@ typedef struct p2p_host_pipe_opts {
  * pipe is closed) and cb never runs. */
 int p2p_host_upgrade_pipe(p2p_host *h, p2p_pipe *pipe, const p2p_host_pipe_opts *o,
                           p2p_host_connect_cb cb, void *user);
+
+/* A connection accepted within ttl_ms from exactly remote_addr (binary
+ * /ip4|ip6/<ip>/tcp/<port>, as its pipe's remote address will read; a
+ * trailing /p2p/ is ignored) is upgraded with this handshake role, once,
+ * instead of as the responder; as the initiator it starts at once rather
+ * than wait for the peer's first byte. For a hole punch: without a NAT in
+ * between (a LAN, loopback) the peer's SYN lands on our listener while
+ * DCUtR made us the initiator. P2P_ELIMIT with P2P_HOST_MAX_EXPECTED
+ * pending, P2P_EINVAL for a longer address. */
+#define P2P_HOST_MAX_EXPECTED      16
+#define P2P_HOST_EXPECTED_ADDR_MAX 32
+int p2p_host_expect_inbound(p2p_host *h, const uint8_t *remote_addr, size_t len,
+                            bool initiator, uint64_t ttl_ms);
 
 /* --- notifications --- */
 

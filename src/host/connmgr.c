@@ -140,6 +140,47 @@ static const p2p_pipe_callbacks waiting_cbs = {
     .on_close = waiting_closed,
 };
 
+int p2p_host_expect_inbound(p2p_host *h, const uint8_t *remote_addr, size_t len,
+                            bool initiator, uint64_t ttl_ms)
+{
+	size_t prefix;
+	if (h == NULL || remote_addr == NULL ||
+	    p2p_multiaddr_without_peer_id(remote_addr, len, &prefix) < 0 || prefix == 0 ||
+	    prefix > P2P_HOST_EXPECTED_ADDR_MAX)
+		return P2P_EINVAL;
+	uint64_t now = uv_now(h->loop);
+	size_t kept = 0; /* the expired ones go first */
+	for (size_t i = 0; i < h->n_expected; i++)
+		if (h->expected[i].until > now)
+			h->expected[kept++] = h->expected[i];
+	h->n_expected = kept;
+	if (h->n_expected == P2P_HOST_MAX_EXPECTED)
+		return P2P_ELIMIT;
+	host_expected *e = &h->expected[h->n_expected++];
+	memcpy(e->addr, remote_addr, prefix);
+	e->len = prefix;
+	e->initiator = initiator;
+	e->until = now + ttl_ms;
+	return P2P_OK;
+}
+
+/* Takes the expectation that matches an accepted pipe's remote address:
+ * true and its role if there is one. */
+static bool take_expected(p2p_host *h, const p2p_buf *remote, bool *initiator)
+{
+	uint64_t now = uv_now(h->loop);
+	for (size_t i = 0; i < h->n_expected; i++) {
+		host_expected *e = &h->expected[i];
+		if (e->until <= now || e->len != remote->len ||
+		    memcmp(e->addr, remote->data, e->len) != 0)
+			continue;
+		*initiator = e->initiator;
+		h->expected[i] = h->expected[--h->n_expected];
+		return true;
+	}
+	return false;
+}
+
 void host_accept(p2p_host *h, p2p_pipe *pipe)
 {
 	p2p_rcmgr_ip ip;
@@ -164,6 +205,13 @@ void host_accept(p2p_host *h, p2p_pipe *pipe)
 	}
 	hc->ip = ip;
 	hc->pending = true;
+	bool initiator = false;
+	if (take_expected(h, &pipe->remote_addr, &initiator) && initiator) {
+		/* We speak first: no first byte to wait for. */
+		p2p_host_pipe_opts o = {.initiator = true, .direction = P2P_DIR_INBOUND};
+		(void)host_upgrade(hc, pipe, &o, NULL, NULL);
+		return;
+	}
 	hc->waiting = pipe;
 	p2p_pipe_set_callbacks(pipe, &waiting_cbs, hc);
 	if (p2p_pipe_read_start(pipe) < 0)

@@ -569,19 +569,27 @@ size_t p2p_host_protocols(const p2p_host *h, const char **out, size_t max)
 
 /* --- connections --- */
 
+/* How good a way to a peer c is: direct, relayed, limited. */
+static int conn_rank(const p2p_conn *c)
+{
+	if (p2p_conn_is_limited(c))
+		return 0;
+	return p2p_conn_is_relayed(c) ? 1 : 2;
+}
+
 p2p_conn *p2p_host_conn(const p2p_host *h, const p2p_peerid *peer)
 {
-	p2p_conn *limited = NULL;
+	/* New connections go to the head of the list: the first of a rank
+	 * is the newest. */
+	p2p_conn *best = NULL;
 	for (host_conn *hc = h->conns; hc; hc = hc->next) {
 		if (!hc->open || !p2p_conn_is_open(hc->conn) ||
 		    !p2p_peerid_equal(p2p_conn_remote_peer(hc->conn), peer))
 			continue;
-		if (!p2p_conn_is_limited(hc->conn))
-			return hc->conn;
-		if (limited == NULL)
-			limited = hc->conn;
+		if (best == NULL || conn_rank(hc->conn) > conn_rank(best))
+			best = hc->conn;
 	}
-	return limited;
+	return best;
 }
 
 size_t p2p_host_conns(const p2p_host *h, p2p_conn **out, size_t max)

@@ -110,6 +110,13 @@ typedef struct host_observer {
 	void *user;
 } host_observer;
 
+typedef struct host_expected {
+	uint8_t addr[P2P_HOST_EXPECTED_ADDR_MAX]; /* binary /ipX/<ip>/tcp/<port> */
+	size_t len;
+	bool initiator;
+	uint64_t until; /* uv_now() deadline */
+} host_expected;
+
 struct p2p_host {
 	uv_loop_t *loop;
 	const p2p_privkey *key;
@@ -130,6 +137,11 @@ struct p2p_host {
 	size_t n_transports;
 	host_observer observers[P2P_HOST_MAX_OBSERVERS];
 	size_t n_observers;
+
+	/* p2p_host_expect_inbound: accepted connections that get another
+	 * handshake role (a hole punch's SYN taken by our listener). */
+	host_expected expected[P2P_HOST_MAX_EXPECTED];
+	size_t n_expected;
 
 	host_conn *conns;
 	size_t n_open;

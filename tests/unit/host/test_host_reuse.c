@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "p2p/error.h"
 #include "p2p/host.h"
 #include "p2p/multiaddr.h"
+#include "p2p/transport.h"
 
 #define N_HOSTS 3
 
@@ -196,6 +198,91 @@ static void test_family(void **state)
 	assert_int_not_equal(addr_port(p2p_conn_remote_addr(on_b)), listen_port(a));
 }
 
+/* --- p2p_host_expect_inbound --- */
+
+typedef struct punch_dial {
+	p2p_host *h;
+	const p2p_peerid *expected;
+	connect_result r;
+} punch_dial;
+
+static void punch_dialed(p2p_pipe *pipe, int err, void *user)
+{
+	punch_dial *pd = user;
+	assert_int_equal(err, 0);
+	/* DCUtR's responder: the handshake's responder, though it dialed. */
+	p2p_host_pipe_opts o = {
+	    .initiator = false, .direction = P2P_DIR_OUTBOUND, .expected = pd->expected};
+	assert_int_equal(p2p_host_upgrade_pipe(pd->h, pipe, &o, on_connect, &pd->r), 0);
+}
+
+/* b dials a's listener from its own listening port, as the handshake's
+ * responder; a, told to expect b's address, takes the initiator's role
+ * on that accepted connection and the handshake succeeds. Without the
+ * expectation both would be responders and it fails. */
+static void expect_case(fixture *f, bool expect)
+{
+	p2p_host *a = host_new(f, 0, false), *b = host_new(f, 1, false);
+	char text[64];
+	snprintf(text, sizeof text, "/ip4/127.0.0.1/tcp/%u", (unsigned)listen_port(b));
+	p2p_buf baddr;
+	p2p_buf_init(&baddr);
+	assert_int_equal(p2p_multiaddr_parse(text, &baddr), 0);
+	if (expect)
+		assert_int_equal(
+		    p2p_host_expect_inbound(a, baddr.data, baddr.len, true, 5000), 0);
+	p2p_buf_free(&baddr);
+
+	const p2p_buf *aaddr[1];
+	assert_int_equal(p2p_host_addrs(a, aaddr, 1), 1);
+	punch_dial pd = {.h = b, .expected = p2p_host_peer_id(a)};
+	p2p_tcp_dial_opts o = {.local_port = listen_port(b), .no_fallback = true};
+	assert_int_equal(p2p_tcp_dial_ex(NULL, &f->loop, aaddr[0]->data, aaddr[0]->len,
+	                                 2000, &o, punch_dialed, &pd),
+	                 0);
+	assert_true(uvt_run(&f->loop, &pd.r.done, 20000));
+	if (!expect) {
+		assert_true(pd.r.err < 0);
+		return;
+	}
+	assert_int_equal(pd.r.err, 0);
+	p2p_conn *c = NULL;
+	for (int i = 0; i < 250 && c == NULL; i++) {
+		c = p2p_host_conn(a, p2p_host_peer_id(b));
+		if (c == NULL)
+			uvt_run(&f->loop, &(bool){false}, 20);
+	}
+	assert_non_null(c);
+	assert_int_equal(p2p_conn_direction(c), P2P_DIR_INBOUND);
+}
+
+static void test_expect_inbound(void **state)
+{
+	expect_case(*state, true);
+}
+
+static void test_unexpected_roles_clash(void **state)
+{
+	expect_case(*state, false);
+}
+
+static void test_expect_errors(void **state)
+{
+	fixture *f = *state;
+	p2p_host *a = host_new(f, 0, false);
+	p2p_buf addr;
+	p2p_buf_init(&addr);
+	assert_int_equal(p2p_multiaddr_parse("/ip4/127.0.0.1/tcp/9", &addr), 0);
+	for (int i = 0; i < P2P_HOST_MAX_EXPECTED; i++)
+		assert_int_equal(
+		    p2p_host_expect_inbound(a, addr.data, addr.len, true, 60000), 0);
+	assert_int_equal(p2p_host_expect_inbound(a, addr.data, addr.len, true, 60000),
+	                 P2P_ELIMIT);
+	assert_int_equal(p2p_host_expect_inbound(a, (const uint8_t *)"\xff", 1, true, 1),
+	                 P2P_EINVAL);
+	p2p_buf_free(&addr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +291,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_reuse_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_family, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expect_inbound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unexpected_roles_clash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expect_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
