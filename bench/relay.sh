@@ -85,7 +85,7 @@ start_relay() {
 # HOST_PID, TOKEN (every address) and RTOKEN (the circuit address only).
 start_host() {
 	local name=$1 svc=$2
-	start "$name" "$TUNNEL" -port "$svc" -listen /ip4/127.0.0.1/tcp/0 -key "$TMP/$name.key" \
+	start "$name" "$TUNNEL" -no-holepunch -port "$svc" -listen /ip4/127.0.0.1/tcp/0 -key "$TMP/$name.key" \
 		-relay "$RELAY_ADDR"
 	HOST_PID=$LAST_PID
 	TOKEN=$(helper event "$TMP/$name.out" TOKEN token "$START_WAIT_S") ||
@@ -96,7 +96,7 @@ start_host() {
 # start_client NAME TOKEN WANT_PATH: a client; sets CLIENT_PID and PORT.
 start_client() {
 	local name=$1 token=$2 want=$3 path
-	start "$name" "$TUNNEL" -token "$token" -port 0
+	start "$name" "$TUNNEL" -no-holepunch -token "$token" -port 0
 	CLIENT_PID=$LAST_PID
 	PORT=$(helper event "$TMP/$name.out" LISTENING port "$START_WAIT_S") ||
 		die "the client $name printed no port"
@@ -186,7 +186,7 @@ ttfb() {
 	local kind=$1 token=$2 port out ms path listen_ms
 	port=$(helper free-port)
 	if ! out=$(timeout 60 python3 "$HELPER" ttfb "$port" "$TMP/ttfb-$kind.out" \
-		"$TMP/ttfb-$kind.err" "$TUNNEL" -token "$token" -port "$port" 2>>"$TMP/ttfb.log"); then
+		"$TMP/ttfb-$kind.err" "$TUNNEL" -no-holepunch -token "$token" -port "$port" 2>>"$TMP/ttfb.log"); then
 		failed "time to first byte, $kind: $(tail -n 1 "$TMP/ttfb.log")"
 		return
 	fi

@@ -112,6 +112,31 @@ static void on_host_closed(void *user)
 	app->ping = NULL;
 	p2p_relay_client_free(app->relay_client);
 	app->relay_client = NULL;
+	p2p_holepunch_free(app->holepunch);
+	app->holepunch = NULL;
+}
+
+static void on_punch(const p2p_holepunch_event *ev, void *user)
+{
+	tunnel_app *app = user;
+	if (app->stopping)
+		return;
+	char id[P2P_PEERID_STR_MAX];
+	p2p_peerid_to_string(ev->peer, id, sizeof id);
+	if (ev->ok)
+		tunnel_app_say(app,
+		               "direct connection to %s through the NATs (hole punch, "
+		               "%u attempt(s), relay RTT %llu ms)",
+		               id, ev->attempts, (unsigned long long)ev->rtt_ms);
+	else if (ev->initiator)
+		/* The side that punches says it once; the other side's view of
+		 * the same failure adds nothing. */
+		tunnel_app_say(app,
+		               "no direct path to %s found (hole punch: %s); staying "
+		               "on the relay",
+		               id, p2p_strerror(ev->err));
+	if (app->on_holepunch)
+		app->on_holepunch(app, ev);
 }
 
 static void on_identified(p2p_conn *c, const p2p_identify *info, bool push, int err,
@@ -177,11 +202,15 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 		rc = p2p_ping_service_new(&app->ping, app->host);
 	if (rc == P2P_OK)
 		rc = p2p_relay_add_transport(app->host);
+	if (rc == P2P_OK && o->role != TUNNEL_ROLE_RELAY && !o->no_holepunch) {
+		p2p_holepunch_config hc = {.on_event = on_punch, .user = app};
+		rc = p2p_holepunch_new(&app->holepunch, app->host, app->identify, &hc);
+	}
 	if (rc < 0) {
-		tunnel_emit_error(
-		    app->events,
-		    "cannot start identify, ping and the relay transport: %s",
-		    p2p_strerror(rc));
+		tunnel_emit_error(app->events,
+		                  "cannot start identify, ping, hole punching and the "
+		                  "relay transport: %s",
+		                  p2p_strerror(rc));
 		p2p_host_close(app->host, on_host_closed, app);
 		app->host = NULL;
 		uv_run(loop, UV_RUN_DEFAULT);

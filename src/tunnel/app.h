@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "p2p/holepunch.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
 #include "p2p/ping.h"
@@ -53,8 +54,14 @@ struct tunnel_app {
 	 * host's autorelay); NULL: none. */
 	void (*on_identified)(tunnel_app *app, p2p_conn *c, const p2p_identify *info);
 	p2p_ping_service *ping;
-	/* A host with -relay serves the relay's stop protocol (the circuits
-	 * it brings); NULL otherwise. Freed after the host, like the rest. */
+	/* Hole punching (DCUtR) on the host and the client unless
+	 * -no-holepunch; NULL otherwise. Each punch's outcome goes to the
+	 * role's on_holepunch, if set. */
+	p2p_holepunch *holepunch;
+	void (*on_holepunch)(tunnel_app *app, const p2p_holepunch_event *ev);
+	/* A host serves the relay's stop protocol (the circuits its relays
+	 * bring, -relay or autorelay); NULL otherwise. Freed after the host,
+	 * like the rest. */
 	p2p_relay_client *relay_client;
 	tunnel_control *control;
 	uv_signal_t sigint, sigterm;

@@ -20,6 +20,14 @@
  * after this long, then twice as long each time, up to the maximum. */
 #define CLIENT_RECONNECT_MIN_MS 500
 #define CLIENT_RECONNECT_MAX_MS 30000
+/* Where the client listens for libp2p connections without -listen: its
+ * dials then leave from this port (port reuse), which makes the address
+ * the relay observes one a hole punch can use. */
+#define CLIENT_DEFAULT_LISTEN "/ip4/0.0.0.0/tcp/0"
+/* A local connection that finds only a limited relay circuit to the host
+ * waits this long for the hole punch (DCUtR: up to 3 attempts of a relay
+ * round trip and a 5 s dial each) before it is refused. */
+#define CLIENT_PUNCH_WAIT_MS 20000
 /* The original Go mtunnel's protocol, for its tokens: raw bytes, no header. */
 #define TUNNEL_PROTOCOL_V1 "/mtunnel/1.0.0"
 
@@ -52,6 +60,12 @@ typedef struct client_app {
 	uint64_t backoff_ms;
 	uv_timer_t retry_timer;
 	bool retry_timer_on;
+	/* Local connections parked while a limited relay is the only way and
+	 * a hole punch may still come (CLIENT_PUNCH_WAIT_MS). */
+	uv_timer_t punch_timer;
+	bool punch_timer_on;
+	bool punch_waiting;  /* the timer runs */
+	bool punch_given_up; /* it ran out on this connection to the host */
 } client_app;
 
 static bool only_limited(client_app *ca);
@@ -183,6 +197,60 @@ static void on_stream_ready(p2p_stream *s, int err, void *user)
 		tunnel_tcp_fwd_abort(f);
 }
 
+static void open_tunnel(client_app *ca, tunnel_tcp_fwd *f);
+
+/* --- waiting for a hole punch --- */
+
+/* The wait for a direct path is over: parked connections get their
+ * tunnels (ok) or are refused, with one ERROR. */
+static void unpark_all(client_app *ca, bool ok)
+{
+	if (ca->punch_waiting) {
+		ca->punch_waiting = false;
+		uv_timer_stop(&ca->punch_timer);
+	}
+	bool any = false;
+	for (tunnel_tcp_fwd *f = ca->fwds, *next; f; f = next) {
+		next = f->next;
+		if (!f->parked)
+			continue;
+		f->parked = false;
+		any = true;
+		if (ok)
+			open_tunnel(ca, f);
+		else
+			tunnel_tcp_fwd_close_sock(f);
+	}
+	if (any && !ok)
+		say_limited(ca);
+}
+
+static void on_punch_timer(uv_timer_t *t)
+{
+	client_app *ca = t->data;
+	ca->punch_waiting = false;
+	ca->punch_given_up = true;
+	tunnel_app_say(&ca->app, "no direct path to host %s came in %d s", ca->host_id,
+	               CLIENT_PUNCH_WAIT_MS / 1000);
+	unpark_all(ca, false);
+}
+
+/* A local connection while the only way to the host is a limited relay
+ * circuit: the host punches a hole (DCUtR) over that circuit, so wait
+ * for the direct connection, as go-libp2p's streams wait for it. */
+static void park(client_app *ca, tunnel_tcp_fwd *f)
+{
+	f->parked = true;
+	if (ca->punch_waiting)
+		return;
+	ca->punch_waiting = true;
+	uv_timer_start(&ca->punch_timer, on_punch_timer, CLIENT_PUNCH_WAIT_MS, 0);
+	tunnel_app_say(&ca->app,
+	               "host %s is reachable only through a limited relay circuit; "
+	               "waiting for a direct path",
+	               ca->host_id);
+}
+
 static void on_local_conn(uv_stream_t *server, int status)
 {
 	client_app *ca = server->data;
@@ -200,10 +268,20 @@ static void on_local_conn(uv_stream_t *server, int status)
 		return;
 	}
 	if (only_limited(ca)) {
+		if (ca->app.holepunch != NULL && !ca->punch_given_up) {
+			park(ca, f);
+			return;
+		}
 		say_limited(ca);
 		tunnel_tcp_fwd_close_sock(f);
 		return;
 	}
+	open_tunnel(ca, f);
+}
+
+/* Opens f's tunnel stream to the host. */
+static void open_tunnel(client_app *ca, tunnel_tcp_fwd *f)
+{
 	static const char *const protos[] = {TUNNEL_PROTOCOL};
 	static const char *const protos_v1[] = {TUNNEL_PROTOCOL_V1};
 	f->stream_pending = true;
@@ -349,10 +427,13 @@ static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 	client_app *ca = user;
 	if (!p2p_peerid_equal(p2p_conn_remote_peer(c), &ca->token.peer))
 		return;
+	if (!p2p_conn_is_limited(c))
+		unpark_all(ca, true);
 	if (ca->host_up) {
 		check_path(ca);
 		return;
 	}
+	ca->punch_given_up = false;
 	ca->host_up = true;
 	ca->used = false;
 	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
@@ -361,8 +442,10 @@ static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 		tunnel_app_say(&ca->app, "reconnected to host %s", ca->host_id);
 	else
 		tunnel_app_say(&ca->app, "connected to host %s", ca->host_id);
-	/* CONNECTED waits for the host's first OK (host_accepted). */
-	if (only_limited(ca))
+	/* CONNECTED waits for the host's first OK (host_accepted). A
+	 * limited circuit is said so when a tunnel wants it (and, with hole
+	 * punching, after waiting for a direct path). */
+	if (only_limited(ca) && ca->app.holepunch == NULL)
 		say_limited(ca);
 	ca->was_up = true;
 	ca->reconnecting = false;
@@ -378,8 +461,13 @@ static void on_host_disconnected(p2p_host *h, p2p_conn *c, void *user)
 	size_t n = p2p_host_conns(h, conns, 8);
 	for (size_t i = 0; i < n && i < 8; i++)
 		if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
-		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
-			return; /* PATH, if any, once that one is in use */
+		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer)) {
+			/* The other one carries on (c no longer counts as
+			 * open): a direct path that died falls back to the
+			 * relay, a retired relay leaves the direct one. */
+			check_path(ca);
+			return;
+		}
 	ca->host_up = false;
 	/* The next connection announces itself again, once the host has
 	 * accepted a tunnel over it. */
@@ -613,6 +701,11 @@ static void client_on_stop(tunnel_app *app)
 		ca->retry_timer_on = false;
 		uv_close((uv_handle_t *)&ca->retry_timer, NULL);
 	}
+	if (ca->punch_timer_on) {
+		ca->punch_timer_on = false;
+		ca->punch_waiting = false;
+		uv_close((uv_handle_t *)&ca->punch_timer, NULL);
+	}
 	p2p_host_unobserve(app->host, ca);
 }
 
@@ -724,6 +817,9 @@ static int client_setup(client_app *ca, const tunnel_opts *o)
 	uv_timer_init(ca->app.loop, &ca->retry_timer);
 	ca->retry_timer.data = ca;
 	ca->retry_timer_on = true;
+	uv_timer_init(ca->app.loop, &ca->punch_timer);
+	ca->punch_timer.data = ca;
+	ca->punch_timer_on = true;
 	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
 	static const p2p_host_observer obs = {
 	    .on_connected = on_host_connected,
@@ -731,7 +827,8 @@ static int client_setup(client_app *ca, const tunnel_opts *o)
 	};
 	if (p2p_host_observe(ca->app.host, &obs, ca) < 0)
 		return TUNNEL_EXIT_FAILURE;
-	int rc = tunnel_app_listen(&ca->app, NULL);
+	int rc =
+	    tunnel_app_listen(&ca->app, o->no_holepunch ? NULL : CLIENT_DEFAULT_LISTEN);
 	if (rc)
 		return rc;
 	rc = listen_local(ca, o);

@@ -99,6 +99,36 @@ static void session_remove(host_app *ha, host_session *s, const char *reason)
 	free(s);
 }
 
+/* PATH when the best connection to a session's peer (p2p_host_conn) now
+ * goes another way: a punched direct one beside the relayed one, or back
+ * to the relay when the direct one died. */
+static void session_check_path(host_app *ha, host_session *s)
+{
+	p2p_conn *c = p2p_host_conn(ha->app.host, &s->peer);
+	if (c == NULL)
+		return;
+	const char *path = tunnel_app_conn_path(c);
+	if (path == s->path)
+		return;
+	s->path = path;
+	tunnel_app_addr_text(p2p_conn_remote_addr(c), s->addr, sizeof s->addr);
+	tunnel_app_say(&ha->app, "session %s now %s via %s", s->id, path, s->addr);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_path(&ev, s->id, path, s->addr) == 0)
+		tunnel_emit(ha->app.events, &ev);
+	p2p_buf_free(&ev);
+}
+
+static void on_conn_opened(p2p_host *h, p2p_conn *c, void *user)
+{
+	(void)h;
+	host_app *ha = user;
+	host_session *s = session_find(ha, p2p_conn_remote_peer(c));
+	if (s)
+		session_check_path(ha, s);
+}
+
 static void on_conn_closed(p2p_host *h, p2p_conn *c, void *user)
 {
 	host_app *ha = user;
@@ -111,8 +141,10 @@ static void on_conn_closed(p2p_host *h, p2p_conn *c, void *user)
 	size_t n = p2p_host_conns(h, conns, HOST_MAX_SESSIONS);
 	for (size_t i = 0; i < n && i < HOST_MAX_SESSIONS; i++)
 		if (conns[i] != c && p2p_conn_is_open(conns[i]) &&
-		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer))
+		    p2p_peerid_equal(p2p_conn_remote_peer(conns[i]), peer)) {
+			session_check_path(ha, s);
 			return;
+		}
 	session_remove(ha, s, NULL);
 }
 
@@ -690,7 +722,10 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 		                  key_path, why);
 		return TUNNEL_EXIT_FAILURE;
 	}
-	static const p2p_host_observer obs = {.on_disconnected = on_conn_closed};
+	static const p2p_host_observer obs = {
+	    .on_connected = on_conn_opened,
+	    .on_disconnected = on_conn_closed,
+	};
 	if (p2p_host_observe(ha->app.host, &obs, ha) < 0 ||
 	    p2p_host_set_handler(ha->app.host, TUNNEL_PROTOCOL, on_tunnel_stream, ha) <
 	        0) {

@@ -43,7 +43,8 @@ static const char usage_text[] =
     "token's)\n"
     "  -listen MULTIADDR  libp2p listen address, repeatable\n"
     "                     (host default /ip4/0.0.0.0/tcp/0 and /ip6/::/tcp/0;\n"
-    "                     relay: the same on port 4001; client: none)\n"
+    "                     relay: the same on port 4001; client:\n"
+    "                     /ip4/0.0.0.0/tcp/0, for hole punching)\n"
     "  -key FILE          identity key file (host default\n"
     "                     $XDG_CONFIG_HOME/mtunnel/host.key, relay: relay.key;\n"
     "                     client: ephemeral)\n"
@@ -59,6 +60,8 @@ static const char usage_text[] =
     "                     tokens, which carry none (repeatable)\n"
     "  -udp-timeout SEC   idle UDP flows expire after SEC seconds (default "
     "60)\n"
+    "  -no-holepunch      host, client: stay on the relay; do not try a\n"
+    "                     direct connection through the NATs (DCUtR)\n"
     "\n"
     "Relay limits (-relay-service; a public relay would use go-libp2p's\n"
     "-circuit-duration 120 -circuit-data 131072, which no tunnel fits in):\n"
@@ -145,6 +148,7 @@ static const struct {
     {"v", FLAG_BOOL},
     {"q", FLAG_BOOL},
     {"compat", FLAG_BOOL},
+    {"no-holepunch", FLAG_BOOL},
     {"port", FLAG_VALUE},
     {"target", FLAG_VALUE},
     {"token", FLAG_VALUE},
@@ -241,6 +245,8 @@ static int apply(tunnel_opts *o, const char *name, const char *val, char *err,
 		o->verbosity = -1;
 	} else if (!strcmp(name, "compat")) {
 		o->compat = true;
+	} else if (!strcmp(name, "no-holepunch")) {
+		o->no_holepunch = true;
 	} else if (!strcmp(name, "relay-service")) {
 		o->relay_service = true;
 	} else if (!strcmp(name, "relay")) {

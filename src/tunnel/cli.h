@@ -66,6 +66,7 @@ typedef struct tunnel_opts {
 	tunnel_relay_opts relay_opts; /* its limits */
 	bool relay_limits_set;        /* a limit flag was given */
 	bool compat;                  /* host: also serve /mtunnel/1.0.0 */
+	bool no_holepunch;            /* -no-holepunch: no DCUtR */
 	uint64_t udp_timeout_ms;      /* idle UDP flows expire after this */
 } tunnel_opts;
 

@@ -55,7 +55,8 @@ struct tunnel_tcp_fwd {
 	tunnel_header_reader header;
 	uv_connect_t connect_req; /* host: connecting to the service */
 	bool stream_pending;      /* client: p2p_host_new_stream in flight */
-	p2p_buf early;            /* held bytes (no on_header hook), not yet consumed */
+	bool parked;   /* client: waits for a direct path (the relay is limited) */
+	p2p_buf early; /* held bytes (no on_header hook), not yet consumed */
 
 	bool forwarding;
 	bool sock_closing; /* uv_close called */

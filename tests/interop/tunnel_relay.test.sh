@@ -56,7 +56,7 @@ SVC_PORT=$(wait_port_file "$WORK/bidir.port")
 # with only its circuit addresses, so that on loopback the client cannot
 # take the direct path).
 start_tunnel_host() {
-	start_bg "$1" "$TUNNEL" -port "$2" -listen /ip4/127.0.0.1/tcp/0 -key "$WORK/$1.key" -relay "$3"
+	start_bg "$1" "$TUNNEL" -no-holepunch -port "$2" -listen /ip4/127.0.0.1/tcp/0 -key "$WORK/$1.key" -relay "$3"
 	local ev
 	ev=$(wait_event "$WORK/$1.out" TOKEN 20) || fail "$1 printed no TOKEN"
 	TOKEN=$(json_get "$ev" token)
@@ -68,7 +68,7 @@ start_peer jsrelay "$NODE" "$RELAY_JS" --relay --listen /ip4/127.0.0.1/tcp/0
 JS_RELAY=$PEER_ADDR JS_RELAY_ID=$PEER_ID
 start_tunnel_host webhost "$WEB_PORT" "$JS_RELAY"
 wait_grep '"event":"reservation"' "$WORK/jsrelay.out" || fail "the js relay logged no reservation"
-start_bg webclient "$TUNNEL" -token "$RTOKEN" -port 0
+start_bg webclient "$TUNNEL" -no-holepunch -token "$RTOKEN" -port 0
 ev=$(wait_event "$WORK/webclient.out" LISTENING 30) || fail "the client printed no LISTENING"
 port=$(json_get "$ev" port)
 page=$(curl -sS -m 20 "http://127.0.0.1:$port/index.html") || fail "curl through the js relay failed"
@@ -82,7 +82,7 @@ wait_grep '"event":"circuit"' "$WORK/jsrelay.out" || fail "the js relay logged n
 echo "ok: a web page through a js-libp2p relay"
 
 start_tunnel_host bidirhost "$SVC_PORT" "$JS_RELAY"
-start_bg bidirclient "$TUNNEL" -token "$RTOKEN" -port 0
+start_bg bidirclient "$TUNNEL" -no-holepunch -token "$RTOKEN" -port 0
 ev=$(wait_event "$WORK/bidirclient.out" LISTENING 30) || fail "the client printed no LISTENING"
 sent=$(timeout 120 python3 "$HELPER" client-bidir "$(json_get "$ev" port)" "$SIZE") ||
 	fail "the transfer through the js relay failed"
@@ -96,7 +96,7 @@ start_peer jslimited "$NODE" "$RELAY_JS" --relay --limited --listen /ip4/127.0.0
 start_tunnel_host limhost "$WEB_PORT" "$PEER_ADDR"
 grep -q '"action":"ERROR".*limits each circuit' "$WORK/limhost.out" ||
 	fail "the host did not say that the js relay limits its circuits"
-start_bg limclient "$TUNNEL" -token "$RTOKEN" -port 0
+start_bg limclient "$TUNNEL" -no-holepunch -token "$RTOKEN" -port 0
 ev=$(wait_event "$WORK/limclient.out" LISTENING 30) || fail "the client printed no LISTENING"
 if page=$(curl -sS -m 10 "http://127.0.0.1:$(json_get "$ev" port)/index.html" 2>/dev/null); then
 	fail "a page came through a limited relay: $page"

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Hole punching between two NATs (DCUtR over our relay, then a TCP
+# simultaneous open), in the NAT lab:
+#  1. EIM/EIM: with only the token the session starts relayed and turns
+#     direct: both ends report the direct path, TUNNEL_LAB_MIB (default 64)
+#     MiB each way over it arrive with matching SHA-256, and the relay's
+#     circuit counters show that the bulk did not go through it.
+#  2. A symmetric NAT on the host's side: the punch fails, the host says
+#     so in one line, and the session stays relayed and carries the data.
+#  3. A relay with go-libp2p's public limits (2 min, 128 KiB): a tunnel
+#     waits for the punch, which comes, and then runs direct.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+lab_need_root
+set -E
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
+
+# shellcheck source-path=SCRIPTDIR source=tunnel_lib.sh
+source "$(dirname "$0")/tunnel_lib.sh"
+
+# wait_direct FILE WHO: prints the event that says FILE's session went
+# direct: a PATH direct, or a CONNECTED that was direct already (the punch
+# may beat the first tunnel).
+wait_direct() {
+	python3 -c '
+import json, sys, time
+end = time.time() + 40
+while time.time() < end:
+    for line in open(sys.argv[1]):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("action") in ("PATH", "CONNECTED") and ev.get("path") == "direct":
+            print(line.strip())
+            sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
+' "$1" || fail "$2: the session did not go direct"
+}
+
+# relay_bytes: the bytes the relay's closed circuits carried.
+relay_bytes() {
+	python3 -c '
+import json, sys
+total = 0
+for line in open(sys.argv[1]):
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    if ev.get("action") == "CIRCUIT" and ev.get("state") == "closed":
+        total += int(ev.get("bytes", 0))
+print(total)
+' "$T/relay.out"
+}
+
+# --- 1. EIM/EIM: relayed, then direct ---
+lab_up eim eim || fail "lab_up"
+T=$LAB_TMP
+start_relay relay "$LAB_RELAY" relay
+start_services
+start_host bidirhost "$SVC_PORT" "$RELAY_ADDR"
+start_client bidirclient
+# The session starts relayed: the relay carries a circuit to the host.
+wait_event "$T/relay.out" CIRCUIT 30 >/dev/null || fail "no circuit through the relay"
+transfer "$PORT"
+ev=$(wait_direct "$T/bidirclient.out" client)
+json_get "$ev" addr | grep -q "/ip4/$LAB_R1_WAN/tcp/" || fail "the direct path is not to NAT1's address: $ev"
+ev=$(wait_direct "$T/bidirhost.out" host)
+json_get "$ev" addr | grep -q "/ip4/$LAB_R2_WAN/tcp/" || fail "the host's direct path is not to NAT2's address: $ev"
+grep -q "direct connection to .* through the NATs" "$T/bidirhost.err" || fail "the host did not log the punch"
+# The relayed connection is retired once idle: its circuit's bytes are
+# counted then, and they are the handshakes, not the bulk.
+wait_event "$T/relay.out" CIRCUIT 40 2 >/dev/null || fail "the relayed circuit was not closed"
+bytes=$(relay_bytes)
+[ "$bytes" -lt $((SIZE / 8)) ] || fail "the relay carried $bytes bytes of a $SIZE-byte transfer"
+echo "ok: eim/eim: relayed, then direct; $((SIZE >> 20)) MiB each way over the direct path ($bytes bytes through the relay)"
+lab_down
+T=""
+
+# --- 2. symmetric on the host's side: stays relayed ---
+lab_up symmetric eim || fail "lab_up"
+T=$LAB_TMP
+start_relay relay "$LAB_RELAY" relay
+start_services
+start_host bidirhost "$SVC_PORT" "$RELAY_ADDR"
+start_client bidirclient
+transfer "$PORT"
+for _ in $(seq 400); do
+	grep -q "no direct path" "$T/bidirhost.err" && break
+	sleep 0.1
+done
+grep -q "no direct path" "$T/bidirhost.err" || fail "the host did not say that no direct path was found"
+[ "$(grep -c "no direct path" "$T/bidirhost.err")" = 1 ] || fail "more than one line about it"
+if grep -q '"path":"direct"' "$T/bidirclient.out"; then
+	fail "a direct path through a symmetric NAT"
+fi
+if grep -q '"action":"ERROR"' "$T/bidirclient.out" "$T/bidirhost.out"; then
+	fail "an ERROR for a failed punch"
+fi
+transfer "$PORT"
+echo "ok: symmetric/eim: no direct path, one line saying so, the tunnel stays relayed and works"
+lab_down
+T=""
+
+# --- 3. a limited relay: the tunnel waits for the punch ---
+lab_up eim eim || fail "lab_up"
+T=$LAB_TMP
+start_relay relay "$LAB_RELAY" relay -circuit-duration 120 -circuit-data 131072
+start_services
+start_host bidirhost "$SVC_PORT" "$RELAY_ADDR"
+start_client bidirclient
+transfer "$PORT"
+wait_direct "$T/bidirclient.out" client >/dev/null
+if grep -q '"action":"ERROR"' "$T/bidirclient.out"; then
+	fail "the client gave an ERROR though the punch came"
+fi
+echo "ok: a limited relay: the tunnel waited for the punch and ran direct"
+lab_down
+T=""
+echo "PASS"
