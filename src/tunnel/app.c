@@ -114,6 +114,62 @@ static void on_host_closed(void *user)
 	app->relay_client = NULL;
 	p2p_holepunch_free(app->holepunch);
 	app->holepunch = NULL;
+	p2p_autonat_service_free(app->autonat);
+	app->autonat = NULL;
+}
+
+/* A multiaddr in text, for an event. */
+#define APP_ADDR_TEXT_MAX 256
+
+static const char *reachability_name(p2p_autonat_reachability r)
+{
+	switch (r) {
+	case P2P_AUTONAT_PUBLIC:
+		return "public";
+	case P2P_AUTONAT_PRIVATE:
+		return "private";
+	default:
+		return "unknown";
+	}
+}
+
+/* REACHABILITY: what AutoNAT found, each time it changes. */
+static void on_reachability(p2p_autonat_reachability state, const p2p_buf *addr,
+                            int confidence, void *user)
+{
+	(void)confidence;
+	tunnel_app *app = user;
+	if (app->stopping)
+		return;
+	char text[APP_ADDR_TEXT_MAX];
+	bool has_addr = state == P2P_AUTONAT_PUBLIC && addr != NULL && addr->len > 0;
+	if (has_addr)
+		tunnel_app_addr_text(addr, text, sizeof text);
+	tunnel_app_say(app, "reachability: %s%s%s", reachability_name(state),
+	               has_addr ? " at " : "", has_addr ? text : "");
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_reachability(&ev, reachability_name(state),
+	                              has_addr ? text : NULL) == 0)
+		tunnel_emit(app->events, &ev);
+	p2p_buf_free(&ev);
+}
+
+/* AutoNAT on the roles that have a use for it: the relay service answers
+ * (it has a public address), the host answers and asks. Private ranges
+ * count: our server dials back only the requester's own observed IP, and
+ * LANs and the NAT lab (198.18.0.0/15) live there. */
+static int start_autonat(tunnel_app *app, const tunnel_opts *o)
+{
+	if (o->role == TUNNEL_ROLE_CLIENT)
+		return P2P_OK;
+	p2p_autonat_service_config cfg = {
+	    .on_change = on_reachability,
+	    .user = app,
+	    .disable_client = o->role == TUNNEL_ROLE_RELAY,
+	    .allow_private = true,
+	};
+	return p2p_autonat_service_new(&app->autonat, app->host, app->identify, &cfg);
 }
 
 static void on_punch(const p2p_holepunch_event *ev, void *user)
@@ -144,7 +200,11 @@ static void on_identified(p2p_conn *c, const p2p_identify *info, bool push, int 
 {
 	(void)push;
 	tunnel_app *app = user;
-	if (err == 0 && info != NULL && app->on_identified != NULL && !app->stopping)
+	if (err != 0 || info == NULL || app->stopping)
+		return;
+	if (app->autonat != NULL)
+		p2p_autonat_service_on_identified(app->autonat, c, info);
+	if (app->on_identified != NULL)
 		app->on_identified(app, c, info);
 }
 
@@ -206,6 +266,8 @@ int tunnel_app_init(tunnel_app *app, uv_loop_t *loop, const tunnel_opts *o,
 		p2p_holepunch_config hc = {.on_event = on_punch, .user = app};
 		rc = p2p_holepunch_new(&app->holepunch, app->host, app->identify, &hc);
 	}
+	if (rc == P2P_OK)
+		rc = start_autonat(app, o);
 	if (rc < 0) {
 		tunnel_emit_error(app->events,
 		                  "cannot start identify, ping, hole punching and the "

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "p2p/autonat.h"
 #include "p2p/holepunch.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
@@ -58,6 +59,9 @@ struct tunnel_app {
 	 * -no-holepunch; NULL otherwise. Each punch's outcome goes to the
 	 * role's on_holepunch, if set. */
 	p2p_holepunch *holepunch;
+	/* AutoNAT: the relay service and the host answer it; the host also
+	 * asks, and emits REACHABILITY. NULL on the client. */
+	p2p_autonat_service *autonat;
 	void (*on_holepunch)(tunnel_app *app, const p2p_holepunch_event *ev);
 	/* A host serves the relay's stop protocol (the circuits its relays
 	 * bring, -relay or autorelay); NULL otherwise. Freed after the host,

@@ -100,8 +100,12 @@ static void announce_token_addrs(host_app *ha)
 		p2p_buf_append(&addrs[i], ha->token.addrs[i].bytes,
 		               ha->token.addrs[i].len);
 	}
-	if (p2p_host_set_announce_addrs(ha->app.host, addrs, n) == 0 && ha->token_printed)
-		p2p_identify_service_push(ha->app.identify);
+	if (p2p_host_set_announce_addrs(ha->app.host, addrs, n) == 0) {
+		if (ha->token_printed)
+			p2p_identify_service_push(ha->app.identify);
+		if (ha->app.autonat)
+			p2p_autonat_service_addrs_changed(ha->app.autonat);
+	}
 	for (size_t i = 0; i < n; i++)
 		p2p_buf_free(&addrs[i]);
 }

@@ -291,6 +291,17 @@ int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
 	return emit(ev, ok, out);
 }
 
+int tunnel_event_reachability(p2p_buf *out, const char *reachability, const char *addr)
+{
+	if (reachability == NULL)
+		return P2P_EINVAL;
+	cJSON *ev = new_event("REACHABILITY");
+	bool ok = ev != NULL && add_string(ev, "reachability", reachability);
+	if (ok && addr != NULL)
+		ok = add_string(ev, "addr", addr);
+	return emit(ev, ok, out);
+}
+
 int tunnel_event_disconnect(p2p_buf *out, const char *session_id, const char *reason)
 {
 	if (session_id == NULL)

@@ -8,7 +8,8 @@
  * ignored. A bad line gets a sentence for an ERROR event, and the program
  * goes on.
  *
- * Events: TOKEN, LISTENING, CONNECTED, PATH, DISCONNECT, LIST, ERROR (and for the
+ * Events: TOKEN, LISTENING, CONNECTED, PATH, REACHABILITY, DISCONNECT, LIST,
+ * ERROR (and for the
  * relay service RELAY, RESERVED, UNRESERVED, CIRCUIT), each one line of
  * compact JSON ending in '\n', with every string escaped and any invalid
  * UTF-8 replaced by U+FFFD, so a consumer can always parse the line. */
@@ -77,6 +78,9 @@ int tunnel_event_connected(p2p_buf *out, const char *session_id, const char *add
  * reached and takes the token is for CONNECTED (or an ERROR) to say. port
  * must not be 0. */
 int tunnel_event_listening(p2p_buf *out, const char *session_id, unsigned port);
+/* What AutoNAT found of our own reachability: "public" (addr: where a
+ * server reached us), "private" or "unknown" (addr NULL). */
+int tunnel_event_reachability(p2p_buf *out, const char *reachability, const char *addr);
 /* A session's connection changed its way (addr may be NULL). */
 int tunnel_event_path(p2p_buf *out, const char *session_id, const char *path,
                       const char *addr);

@@ -9,6 +9,9 @@
 #     so in one line, and the session stays relayed and carries the data.
 #  3. A relay with go-libp2p's public limits (2 min, 128 KiB): a tunnel
 #     waits for the punch, which comes, and then runs direct.
+#  4. AutoNAT, with the relay as the server: the host behind NAT1 (case 1)
+#     finds itself private; a host on the public segment finds itself
+#     public, at its own address.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -77,6 +80,11 @@ wait_event "$T/relay.out" CIRCUIT 40 2 >/dev/null || fail "the relayed circuit w
 bytes=$(relay_bytes)
 [ "$bytes" -lt $((SIZE / 8)) ] || fail "the relay carried $bytes bytes of a $SIZE-byte transfer"
 echo "ok: eim/eim: relayed, then direct; $((SIZE >> 20)) MiB each way over the direct path ($bytes bytes through the relay)"
+# AutoNAT: 15 s after start the host asks the relay, whose dial-back
+# NAT1 drops (15 s more).
+ev=$(wait_event "$T/bidirhost.out" REACHABILITY 60) || fail "the host printed no REACHABILITY"
+[ "$(json_get "$ev" reachability)" = private ] || fail "the host behind NAT1 is not private: $ev"
+echo "ok: AutoNAT: the host behind NAT1 is private"
 lab_down
 T=""
 
@@ -118,6 +126,12 @@ if grep -q '"action":"ERROR"' "$T/bidirclient.out"; then
 	fail "the client gave an ERROR though the punch came"
 fi
 echo "ok: a limited relay: the tunnel waited for the punch and ran direct"
+# --- 4. a host on the public segment is public ---
+bg pub2 pubhost "$TUNNEL" -port 9 -key "$T/pubhost.key" -listen /ip4/0.0.0.0/tcp/0 -relay "$RELAY_ADDR"
+ev=$(wait_event "$T/pubhost.out" REACHABILITY 60) || fail "the public host printed no REACHABILITY"
+[ "$(json_get "$ev" reachability)" = public ] || fail "the host on the public segment is not public: $ev"
+json_get "$ev" addr | grep -q "^/ip4/$LAB_PUB2/tcp/" || fail "public, but not at its address: $ev"
+echo "ok: AutoNAT: a host on the public segment is public at its own address"
 lab_down
 T=""
 echo "PASS"
