@@ -234,6 +234,13 @@ static void on_identified(tunnel_app *app, p2p_conn *c, const p2p_identify *info
 	host_app *ha = (host_app *)app;
 	if (ha->keeper == NULL || p2p_conn_is_relayed(c) || !serves_hop(info))
 		return;
+	/* A host that AutoNAT found reachable needs no relay (go-libp2p's
+	 * autorelay waits for "private"; we do not wait for a verdict, which
+	 * takes half a minute, as a host behind a NAT would be unreachable
+	 * meanwhile). */
+	if (app->autonat != NULL &&
+	    p2p_autonat_service_state(app->autonat, NULL, NULL) == P2P_AUTONAT_PUBLIC)
+		return;
 	const p2p_buf *addr = p2p_conn_remote_addr(c);
 	int rc = p2p_relay_keeper_offer(ha->keeper, p2p_conn_remote_peer(c), addr->data,
 	                                addr->len);

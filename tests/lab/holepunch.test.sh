@@ -12,6 +12,9 @@
 #  4. AutoNAT, with the relay as the server: the host behind NAT1 (case 1)
 #     finds itself private; a host on the public segment finds itself
 #     public, at its own address.
+#  5. The punched connection dies (killed in the host's namespace, after
+#     the relayed one was retired): the client reconnects through the
+#     relay, the host punches again, and a new transfer arrives intact.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -85,6 +88,20 @@ echo "ok: eim/eim: relayed, then direct; $((SIZE >> 20)) MiB each way over the d
 ev=$(wait_event "$T/bidirhost.out" REACHABILITY 60) || fail "the host printed no REACHABILITY"
 [ "$(json_get "$ev" reachability)" = private ] || fail "the host behind NAT1 is not private: $ev"
 echo "ok: AutoNAT: the host behind NAT1 is private"
+# --- 5. the direct connection dies ---
+lab_exec host ss -K dst "$LAB_R2_WAN" >/dev/null 2>&1
+wait_event "$T/bidirclient.out" DISCONNECT 20 >/dev/null || fail "the client did not notice the direct connection die"
+for _ in $(seq 600); do
+	[ "$(grep -c "direct connection to .* through the NATs" "$T/bidirhost.err")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "direct connection to .* through the NATs" "$T/bidirhost.err")" -ge 2 ] ||
+	fail "the host did not punch again after the direct connection died"
+wait_event "$T/relay.out" CIRCUIT 30 3 >/dev/null || fail "the client did not come back through the relay"
+transfer "$PORT"
+ev=$(wait_event "$T/bidirclient.out" CONNECTED 20 2) || fail "no CONNECTED after the reconnection"
+[ "$(json_get "$ev" path)" = direct ] || fail "after the reconnection the tunnel is not direct: $ev"
+echo "ok: the punched connection died: back through the relay, punched again, new transfer checked"
 lab_down
 T=""
 
