@@ -120,6 +120,14 @@ int p2p_multiaddr_peer_id(const uint8_t *bin, size_t len, const uint8_t **mh,
  * was only "/p2p/ID". */
 int p2p_multiaddr_without_peer_id(const uint8_t *bin, size_t len, size_t *prefix_len);
 
+/* A plain TCP address: bin is /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>,
+ * optionally followed by /p2p/<id>, and nothing else. Fills *ip (the IP
+ * component; its value points into bin), *port and *prefix_len (the
+ * length without /p2p/); any may be NULL. P2P_EINVAL otherwise. The IP and
+ * the port are not judged: 0.0.0.0 or port 0 are the caller's to refuse. */
+int p2p_multiaddr_tcp(const uint8_t *bin, size_t len, p2p_multiaddr_component *ip,
+                      uint16_t *port, size_t *prefix_len);
+
 /* Appends /p2p/<mh> to bin; mh must be an identity or sha2-256 multihash. */
 int p2p_multiaddr_append_peer_id(p2p_buf *bin, const uint8_t *mh, size_t mh_len);
 

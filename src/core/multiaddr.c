@@ -654,6 +654,31 @@ int p2p_multiaddr_without_peer_id(const uint8_t *bin, size_t len, size_t *prefix
 	return P2P_OK;
 }
 
+int p2p_multiaddr_tcp(const uint8_t *bin, size_t len, p2p_multiaddr_component *ip,
+                      uint16_t *port, size_t *prefix_len)
+{
+	size_t off = 0, prefix;
+	p2p_multiaddr_component c[3];
+	if (bin == NULL || p2p_multiaddr_next(bin, len, &off, &c[0]) != 1 ||
+	    (c[0].code != P2P_MA_IP4 && c[0].code != P2P_MA_IP6) ||
+	    p2p_multiaddr_next(bin, len, &off, &c[1]) != 1 || c[1].code != P2P_MA_TCP ||
+	    c[1].value_len != 2)
+		return P2P_EINVAL;
+	prefix = off;
+	int rc = p2p_multiaddr_next(bin, len, &off, &c[2]);
+	if (rc == 1 && c[2].code == P2P_MA_P2P)
+		rc = p2p_multiaddr_next(bin, len, &off, &c[2]);
+	if (rc != 0)
+		return P2P_EINVAL;
+	if (ip)
+		*ip = c[0];
+	if (port)
+		*port = (uint16_t)(c[1].value[0] << 8 | c[1].value[1]);
+	if (prefix_len)
+		*prefix_len = prefix;
+	return P2P_OK;
+}
+
 int p2p_multiaddr_append_peer_id(p2p_buf *bin, const uint8_t *mh, size_t mh_len)
 {
 	return p2p_multiaddr_append(bin, P2P_MA_P2P, mh, mh_len);

@@ -122,32 +122,19 @@ static bool take(p2p_autonat_server *s, const p2p_peerid *peer, uint64_t now_ms)
 static size_t dialable(const uint8_t *addr, size_t len, const p2p_multiaddr_component *ip,
                        const p2p_peerid *from)
 {
-	size_t off = 0, prefix = 0;
-	p2p_multiaddr_component c;
-	int rc, i = 0;
-	while ((rc = p2p_multiaddr_next(addr, len, &off, &c)) == 1) {
-		switch (i++) {
-		case 0:
-			if (c.code != ip->code || c.value_len != ip->value_len ||
-			    memcmp(c.value, ip->value, c.value_len) != 0)
-				return 0;
-			break;
-		case 1:
-			if (c.code != P2P_MA_TCP || c.value_len != 2 ||
-			    (c.value[0] == 0 && c.value[1] == 0))
-				return 0;
-			prefix = off;
-			break;
-		case 2:
-			if (c.code != P2P_MA_P2P || c.value_len != from->len ||
-			    memcmp(c.value, from->bytes, from->len) != 0)
-				return 0;
-			break;
-		default:
-			return 0;
-		}
-	}
-	return rc == 0 ? prefix : 0;
+	p2p_multiaddr_component got;
+	uint16_t port;
+	size_t prefix;
+	if (p2p_multiaddr_tcp(addr, len, &got, &port, &prefix) < 0 || port == 0 ||
+	    got.code != ip->code || got.value_len != ip->value_len ||
+	    memcmp(got.value, ip->value, got.value_len) != 0)
+		return 0;
+	const uint8_t *mh;
+	size_t mh_len;
+	if (prefix < len && (p2p_multiaddr_peer_id(addr, len, &mh, &mh_len) < 0 ||
+	                     mh_len != from->len || memcmp(mh, from->bytes, mh_len) != 0))
+		return 0;
+	return prefix;
 }
 
 static bool has_circuit(const uint8_t *addr, size_t len)

@@ -12,7 +12,6 @@
 
 #define IP4_LEN  4
 #define IP6_LEN  16
-#define PORT_LEN 2
 /* ::ffff:a.b.c.d: ten zero bytes, then 0xff 0xff, then the IPv4 address. */
 #define IP6_MAPPED_PREFIX 10
 
@@ -47,20 +46,11 @@ static bool punchable(const uint8_t *ma, size_t len, size_t *keep)
 {
 	if (ma == NULL || p2p_multiaddr_validate(ma, len) != P2P_OK)
 		return false;
-	size_t prefix;
-	if (p2p_multiaddr_without_peer_id(ma, len, &prefix) != P2P_OK)
+	p2p_multiaddr_component ip;
+	uint16_t port;
+	if (p2p_multiaddr_tcp(ma, len, &ip, &port, keep) != P2P_OK)
 		return false;
-	size_t off = 0;
-	p2p_multiaddr_component ip, tcp, extra;
-	if (p2p_multiaddr_next(ma, prefix, &off, &ip) != 1 ||
-	    p2p_multiaddr_next(ma, prefix, &off, &tcp) != 1 ||
-	    p2p_multiaddr_next(ma, prefix, &off, &extra) != 0)
-		return false;
-	if (!ip_specified(&ip) || tcp.code != P2P_MA_TCP || tcp.value_len != PORT_LEN ||
-	    all_zero(tcp.value, PORT_LEN))
-		return false;
-	*keep = prefix;
-	return true;
+	return ip_specified(&ip) && port != 0;
 }
 
 /* Adds ma to out[0..*count) if it is punchable, new, and there is room.

@@ -376,21 +376,17 @@ static const p2p_stream_callbacks stream_cb = {
  * or 0 without one. */
 static uint16_t listen_port(p2p_host *h, const p2p_buf *addr)
 {
-	p2p_multiaddr_component want, c;
-	size_t off = 0;
-	if (p2p_multiaddr_next(addr->data, addr->len, &off, &want) != 1)
+	p2p_multiaddr_component want, got;
+	uint16_t port;
+	if (p2p_multiaddr_tcp(addr->data, addr->len, &want, NULL, NULL) < 0)
 		return 0;
 	const p2p_buf *ls[P2P_HOST_MAX_LISTENERS];
 	size_t n = p2p_host_addrs(h, ls, P2P_HOST_MAX_LISTENERS);
-	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++) {
-		off = 0;
-		if (p2p_multiaddr_next(ls[i]->data, ls[i]->len, &off, &c) != 1 ||
-		    c.code != want.code)
-			continue;
-		if (p2p_multiaddr_next(ls[i]->data, ls[i]->len, &off, &c) == 1 &&
-		    c.code == P2P_MA_TCP && c.value_len == 2)
-			return (uint16_t)(c.value[0] << 8 | c.value[1]);
-	}
+	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++)
+		if (p2p_multiaddr_tcp(ls[i]->data, ls[i]->len, &got, &port, NULL) ==
+		        P2P_OK &&
+		    got.code == want.code)
+			return port;
 	return 0;
 }
 

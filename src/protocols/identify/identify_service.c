@@ -129,12 +129,8 @@ int p2p_identify_service_message(p2p_identify_service *svc, p2p_conn *c, p2p_buf
 /* The TCP port of a binary multiaddr, or 0. */
 static unsigned tcp_port(const p2p_buf *a)
 {
-	size_t off = 0;
-	p2p_multiaddr_component c;
-	while (p2p_multiaddr_next(a->data, a->len, &off, &c) == 1)
-		if (c.code == P2P_MA_TCP && c.value_len == 2)
-			return (unsigned)c.value[0] << 8 | c.value[1];
-	return 0;
+	uint16_t port = 0;
+	return p2p_multiaddr_tcp(a->data, a->len, NULL, &port, NULL) == P2P_OK ? port : 0;
 }
 
 /* Whether what the peer of c saw says something about where others can

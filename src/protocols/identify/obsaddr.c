@@ -13,35 +13,18 @@ void p2p_obsaddr_init(p2p_obsaddr *t)
 }
 
 /* The length of the /ip4|ip6/<ip>/tcp/<port> prefix of addr, or 0 when
- * addr is not that (optionally followed by /p2p/<id> and nothing else). */
+ * addr is not that (optionally followed by /p2p/<id>), or its IP is
+ * unspecified or its port 0. */
 static size_t tcp_prefix(const uint8_t *addr, size_t len)
 {
 	static const uint8_t zero[16];
-	size_t off = 0, prefix = 0;
-	p2p_multiaddr_component c;
-	int rc, i = 0;
-	while ((rc = p2p_multiaddr_next(addr, len, &off, &c)) == 1) {
-		switch (i++) {
-		case 0:
-			if ((c.code != P2P_MA_IP4 && c.code != P2P_MA_IP6) ||
-			    memcmp(c.value, zero, c.value_len) == 0)
-				return 0;
-			break;
-		case 1:
-			if (c.code != P2P_MA_TCP || c.value_len != 2 ||
-			    (c.value[0] == 0 && c.value[1] == 0))
-				return 0;
-			prefix = off;
-			break;
-		case 2:
-			if (c.code != P2P_MA_P2P)
-				return 0;
-			break;
-		default:
-			return 0;
-		}
-	}
-	return rc == 0 ? prefix : 0;
+	p2p_multiaddr_component ip;
+	uint16_t port;
+	size_t prefix;
+	if (p2p_multiaddr_tcp(addr, len, &ip, &port, &prefix) < 0 || port == 0 ||
+	    memcmp(ip.value, zero, ip.value_len) == 0)
+		return 0;
+	return prefix;
 }
 
 static bool live(const p2p_obsaddr_observer *o, uint64_t now_ms)

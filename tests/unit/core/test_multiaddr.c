@@ -1,4 +1,5 @@
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -569,14 +570,60 @@ static void test_peer_id(void **state)
 	p2p_buf_free(&mh);
 }
 
+static void test_tcp(void **state)
+{
+	(void)state;
+	struct {
+		const char *text;
+		int rc;
+		uint64_t code;
+		uint16_t port;
+		bool has_id;
+	} cases[] = {
+	    {"/ip4/1.2.3.4/tcp/4001", P2P_OK, P2P_MA_IP4, 4001, false},
+	    {"/ip6/::1/tcp/0", P2P_OK, P2P_MA_IP6, 0, false},
+	    {"/ip4/1.2.3.4/tcp/80/p2p/"
+	     "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+	     P2P_OK, P2P_MA_IP4, 80, true},
+	    {"/ip4/1.2.3.4/udp/80", P2P_EINVAL, 0, 0, false},
+	    {"/dns4/example.com/tcp/80", P2P_EINVAL, 0, 0, false},
+	    {"/ip4/1.2.3.4/tcp/80/ws", P2P_EINVAL, 0, 0, false},
+	    {"/ip4/1.2.3.4/tcp/80/p2p/"
+	     "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/"
+	     "p2p-circuit",
+	     P2P_EINVAL, 0, 0, false},
+	    {"/ip4/1.2.3.4", P2P_EINVAL, 0, 0, false},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		p2p_buf b;
+		p2p_buf_init(&b);
+		assert_int_equal(p2p_multiaddr_parse(cases[i].text, &b), P2P_OK);
+		p2p_multiaddr_component ip;
+		uint16_t port = 1;
+		size_t prefix = 0;
+		assert_int_equal(p2p_multiaddr_tcp(b.data, b.len, &ip, &port, &prefix),
+		                 cases[i].rc);
+		if (cases[i].rc == P2P_OK) {
+			assert_int_equal(ip.code, cases[i].code);
+			assert_int_equal(port, cases[i].port);
+			if (cases[i].has_id)
+				assert_true(prefix < b.len);
+			else
+				assert_int_equal(prefix, b.len);
+		}
+		p2p_buf_free(&b);
+	}
+	assert_int_equal(p2p_multiaddr_tcp(NULL, 0, NULL, NULL, NULL), P2P_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_binary_vectors), cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_bad_text),       cmocka_unit_test(test_bad_binary),
-	    cmocka_unit_test(test_limits),         cmocka_unit_test(test_iterate),
-	    cmocka_unit_test(test_append),         cmocka_unit_test(test_sockaddr),
-	    cmocka_unit_test(test_peer_id),
+	    cmocka_unit_test(test_tcp),        cmocka_unit_test(test_binary_vectors),
+	    cmocka_unit_test(test_good),       cmocka_unit_test(test_bad_text),
+	    cmocka_unit_test(test_bad_binary), cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_iterate),    cmocka_unit_test(test_append),
+	    cmocka_unit_test(test_sockaddr),   cmocka_unit_test(test_peer_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
