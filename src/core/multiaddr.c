@@ -658,7 +658,7 @@ int p2p_multiaddr_tcp(const uint8_t *bin, size_t len, p2p_multiaddr_component *i
                       uint16_t *port, size_t *prefix_len)
 {
 	size_t off = 0, prefix;
-	p2p_multiaddr_component c[3];
+	p2p_multiaddr_component c[3] = {{0}};
 	if (bin == NULL || p2p_multiaddr_next(bin, len, &off, &c[0]) != 1 ||
 	    (c[0].code != P2P_MA_IP4 && c[0].code != P2P_MA_IP6) ||
 	    p2p_multiaddr_next(bin, len, &off, &c[1]) != 1 || c[1].code != P2P_MA_TCP ||

@@ -507,7 +507,8 @@ int p2p_host_set_announce_addrs(p2p_host *h, const p2p_buf *addrs, size_t n)
 	}
 	for (size_t i = 0; i < h->n_announce; i++)
 		p2p_buf_free(&h->announce[i]);
-	memcpy(h->announce, copy, n * sizeof copy[0]);
+	for (size_t i = 0; i < n; i++)
+		h->announce[i] = copy[i]; /* moved: h owns the bytes now */
 	h->n_announce = n;
 	h->announce_set = addrs != NULL;
 	return P2P_OK;
