@@ -93,7 +93,7 @@ static void build_token_addrs(host_app *ha)
  * already connected hear of a change by a push. */
 static void announce_token_addrs(host_app *ha)
 {
-	p2p_buf addrs[TUNNEL_TOKEN_MAX_ADDRS];
+	p2p_buf addrs[TUNNEL_TOKEN_MAX_ADDRS] = {{0}};
 	size_t n = ha->token.n_addrs;
 	for (size_t i = 0; i < n; i++) {
 		p2p_buf_init(&addrs[i]);
