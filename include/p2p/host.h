@@ -257,6 +257,13 @@ bool p2p_host_is_protected(const p2p_host *h, const p2p_peerid *peer);
  * them). */
 void p2p_host_rcmgr_stats(p2p_host *h, p2p_rcmgr_stats *out);
 
+/* The local port the host's TCP dials to addr (binary) leave from: a
+ * listening port of addr's family (port reuse; a wildcard listener first,
+ * a loopback one only for a loopback destination), or 0 for an ephemeral
+ * one (no such listener, or no_reuse_port). For a caller that dials by
+ * itself what must leave from there too (a hole punch). */
+uint16_t p2p_host_dial_port(const p2p_host *h, const uint8_t *addr, size_t len);
+
 /* --- transports --- */
 
 #define P2P_HOST_MAX_TRANSPORTS 4 /* besides TCP, which is built in */

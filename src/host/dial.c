@@ -5,7 +5,7 @@
  * connection wins. Every connect result is delivered from the loop
  * (host_defer_connect), never from inside the call that asked for it.
  * TCP dials leave from our listening port unless cfg.no_reuse_port
- * (reuse_port below). */
+ * (p2p_host_dial_port below). */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,12 +310,12 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
  * observe), or 0 (ephemeral) if there is none. A wildcard listener is
  * preferred (it takes every interface's connections); a loopback one
  * serves only loopback destinations, as nobody elsewhere reaches it. */
-static uint16_t reuse_port(const p2p_host *h, const p2p_buf *addr)
+uint16_t p2p_host_dial_port(const p2p_host *h, const uint8_t *addr, size_t addr_len)
 {
 	struct sockaddr_storage dst;
 	socklen_t len;
 	if (h->cfg.no_reuse_port ||
-	    p2p_multiaddr_to_sockaddr(addr->data, addr->len, &dst, &len) < 0)
+	    p2p_multiaddr_to_sockaddr(addr, addr_len, &dst, &len) < 0)
 		return 0;
 	uint16_t port = 0;
 	for (size_t i = 0; i < h->n_listeners; i++) {
@@ -365,7 +365,8 @@ static void lane_next(dial_lane *l)
 		} else if (is_dns(a)) {
 			rc = dial_resolve(l, a);
 		} else {
-			p2p_tcp_dial_opts o = {.local_port = reuse_port(h, a)};
+			p2p_tcp_dial_opts o = {
+			    .local_port = p2p_host_dial_port(h, a->data, a->len)};
 			rc = p2p_tcp_dial_ex(&l->tcp, h->loop, a->data, a->len,
 			                     h->cfg.dial_timeout_ms, &o, on_dialed, l);
 		}

@@ -83,6 +83,26 @@ const char *tunnel_app_conn_path(const p2p_conn *c)
 	return p2p_conn_is_relayed(c) ? TUNNEL_PATH_RELAYED : TUNNEL_PATH_DIRECT;
 }
 
+void tunnel_app_check_path(tunnel_app *app, const p2p_peerid *peer, const char *who,
+                           const char *session_id, const char **path, char *addr,
+                           size_t addr_len)
+{
+	p2p_conn *c = p2p_host_conn(app->host, peer);
+	if (c == NULL || *path == NULL)
+		return;
+	const char *now = tunnel_app_conn_path(c);
+	if (now == *path)
+		return;
+	*path = now;
+	tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, addr_len);
+	tunnel_app_say(app, "%s %s now %s via %s", who, session_id, now, addr);
+	p2p_buf ev;
+	p2p_buf_init(&ev);
+	if (tunnel_event_path(&ev, session_id, now, addr) == 0)
+		tunnel_emit(app->events, &ev);
+	p2p_buf_free(&ev);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
 	tunnel_app *app = s->data;

@@ -118,6 +118,15 @@ int tunnel_app_default_key_path(const char *name, char *out, size_t out_len);
  * TUNNEL_PATH_DIRECT (json.h). */
 const char *tunnel_app_conn_path(const p2p_conn *c);
 
+/* PATH when the best connection to peer (p2p_host_conn) now goes another
+ * way than *path: *path is updated, addr[0..addr_len) gets that
+ * connection's remote address, and the change is logged ("<who> <id> now
+ * <path> via <addr>") and emitted for session_id. Nothing without a
+ * connection, or while *path is NULL (the way was not announced yet). */
+void tunnel_app_check_path(tunnel_app *app, const p2p_peerid *peer, const char *who,
+                           const char *session_id, const char **path, char *addr,
+                           size_t addr_len);
+
 /* Text form of a binary multiaddr into out[0..out_len) ("?" if bad). */
 void tunnel_app_addr_text(const p2p_buf *addr, char *out, size_t out_len);
 

@@ -336,21 +336,9 @@ static void host_accepted(client_app *ca, p2p_stream *s)
  * has said which way it went first. */
 static void check_path(client_app *ca)
 {
-	p2p_conn *c = p2p_host_conn(ca->app.host, &ca->token.peer);
-	if (!c || !ca->path)
-		return;
-	const char *path = tunnel_app_conn_path(c);
-	if (path == ca->path)
-		return;
-	ca->path = path;
 	char addr[HOST_ADDR_TEXT_MAX];
-	tunnel_app_addr_text(p2p_conn_remote_addr(c), addr, sizeof addr);
-	tunnel_app_say(&ca->app, "host %s now %s via %s", ca->host_id, path, addr);
-	p2p_buf ev;
-	p2p_buf_init(&ev);
-	if (tunnel_event_path(&ev, ca->host_id, path, addr) == 0)
-		tunnel_emit(ca->app.events, &ev);
-	p2p_buf_free(&ev);
+	tunnel_app_check_path(&ca->app, &ca->token.peer, "host", ca->host_id, &ca->path,
+	                      addr, sizeof addr);
 }
 
 /* The only way to the host is a relay circuit with limits (duration,

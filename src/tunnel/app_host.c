@@ -104,20 +104,8 @@ static void session_remove(host_app *ha, host_session *s, const char *reason)
  * to the relay when the direct one died. */
 static void session_check_path(host_app *ha, host_session *s)
 {
-	p2p_conn *c = p2p_host_conn(ha->app.host, &s->peer);
-	if (c == NULL)
-		return;
-	const char *path = tunnel_app_conn_path(c);
-	if (path == s->path)
-		return;
-	s->path = path;
-	tunnel_app_addr_text(p2p_conn_remote_addr(c), s->addr, sizeof s->addr);
-	tunnel_app_say(&ha->app, "session %s now %s via %s", s->id, path, s->addr);
-	p2p_buf ev;
-	p2p_buf_init(&ev);
-	if (tunnel_event_path(&ev, s->id, path, s->addr) == 0)
-		tunnel_emit(ha->app.events, &ev);
-	p2p_buf_free(&ev);
+	tunnel_app_check_path(&ha->app, &s->peer, "session", s->id, &s->path, s->addr,
+	                      sizeof s->addr);
 }
 
 static void on_conn_opened(p2p_host *h, p2p_conn *c, void *user)

@@ -17,7 +17,6 @@
 #include "p2p/dcutr.h"
 #include "p2p/error.h"
 #include "p2p/holepunch.h"
-#include "p2p/multiaddr.h"
 #include "p2p/transport.h"
 
 /* Our candidate addresses at most (observed plus announced). */
@@ -104,6 +103,21 @@ static void cancel_dials(punch *p)
 			p2p_tcp_dial_cancel(p->dials[i].d);
 }
 
+/* Lets go of p's stream: nothing of it reaches p again, and it is reset
+ * or closed cleanly. One still negotiating is on_selected's to drop. */
+static void drop_stream(punch *p, bool reset)
+{
+	p2p_stream *s = p->stream;
+	if (s == NULL || p->selecting)
+		return;
+	p->stream = NULL;
+	p2p_stream_set_callbacks(s, &no_cb, NULL);
+	if (reset)
+		p2p_stream_reset(s);
+	else
+		p2p_stream_close(s);
+}
+
 /* Unlinks p from the service and lets it go once nothing is in flight. */
 static void punch_release(punch *p)
 {
@@ -119,12 +133,7 @@ static void punch_release(punch *p)
 			p->next->prev = p->prev;
 		p->hp->n_punches--;
 	}
-	if (p->stream && !p->selecting) {
-		p2p_stream *s = p->stream;
-		p->stream = NULL;
-		p2p_stream_set_callbacks(s, &no_cb, NULL);
-		p2p_stream_reset(s);
-	}
+	drop_stream(p, true);
 	p->stream = NULL; /* negotiating: on_selected drops it */
 	cancel_dials(p);
 	uv_close((uv_handle_t *)&p->timer, on_timer_closed);
@@ -154,16 +163,8 @@ static void finish(punch *p, bool ok, int err, p2p_conn *direct)
 		p2p_log(logger(hp), P2P_LOG_INFO, "holepunch: no direct path to %s: %s",
 		        id, p2p_strerror(err));
 	}
-	if (p->stream && !p->selecting) {
-		p2p_stream *s = p->stream;
-		p->stream = NULL;
-		p2p_stream_set_callbacks(s, &no_cb, NULL);
-		/* Finished: a clean close; failed: the peer may still wait. */
-		if (ok)
-			p2p_stream_close(s);
-		else
-			p2p_stream_reset(s);
-	}
+	/* Finished: a clean close; failed: the peer may still wait. */
+	drop_stream(p, !ok);
 	cancel_dials(p);
 	p2p_holepunch_event ev = {
 	    .peer = &p->peer,
@@ -352,8 +353,7 @@ static void on_fin(p2p_stream *s, void *user)
 	/* The peer said all it will: whatever we wait for never comes. The
 	 * stream lives on (its close is to come): let go of it first. */
 	if (p2p_dcutr_get_state(&p->core) == P2P_DCUTR_WAIT && p->stream == s) {
-		p2p_stream_set_callbacks(s, &no_cb, NULL);
-		p2p_stream_close(s);
+		drop_stream(p, false);
 		on_stream_gone(p);
 	}
 }
@@ -371,24 +371,6 @@ static const p2p_stream_callbacks stream_cb = {
 };
 
 /* --- dialing --- */
-
-/* The TCP port of our listener for the family of addr's first component,
- * or 0 without one. */
-static uint16_t listen_port(p2p_host *h, const p2p_buf *addr)
-{
-	p2p_multiaddr_component want, got;
-	uint16_t port;
-	if (p2p_multiaddr_tcp(addr->data, addr->len, &want, NULL, NULL) < 0)
-		return 0;
-	const p2p_buf *ls[P2P_HOST_MAX_LISTENERS];
-	size_t n = p2p_host_addrs(h, ls, P2P_HOST_MAX_LISTENERS);
-	for (size_t i = 0; i < n && i < P2P_HOST_MAX_LISTENERS; i++)
-		if (p2p_multiaddr_tcp(ls[i]->data, ls[i]->len, &got, &port, NULL) ==
-		        P2P_OK &&
-		    got.code == want.code)
-			return port;
-	return 0;
-}
 
 static int open_attempt_stream(punch *p);
 
@@ -468,7 +450,8 @@ static void start_dials(punch *p)
 	for (size_t i = 0; i < n && i < P2P_HOLEPUNCH_MAX_DIALS; i++) {
 		/* From the port peers saw us at, or not at all: from another
 		 * port the NAT would not know the answer. */
-		p2p_tcp_dial_opts o = {.local_port = listen_port(p->hp->host, &addrs[i]),
+		p2p_tcp_dial_opts o = {.local_port = p2p_host_dial_port(
+		                           p->hp->host, addrs[i].data, addrs[i].len),
 		                       .no_fallback = true};
 		punch_dial *pd = &p->dials[i];
 		pd->p = p;
@@ -591,12 +574,7 @@ static int open_attempt_stream(punch *p)
 {
 	if (p->relayed == NULL)
 		return P2P_ECLOSED;
-	if (p->stream) {
-		p2p_stream *old = p->stream;
-		p->stream = NULL;
-		p2p_stream_set_callbacks(old, &no_cb, NULL);
-		p2p_stream_close(old);
-	}
+	drop_stream(p, false);
 	p2p_stream *s = NULL;
 	static const char *const protos[] = {P2P_DCUTR_PROTOCOL};
 	int rc = p2p_conn_open_stream(p->relayed, &s);
