@@ -341,6 +341,9 @@ int p2p_autonat_dial_request_encode(p2p_buf *out, const p2p_peerid *self,
 /* Observed addresses (identify, one observer is enough: the server
  * checks them) offered in a DIAL, besides the announce addresses. */
 #define P2P_AUTONAT_SERVICE_MAX_OBSERVED 8
+/* Addresses the application offers besides those (a port mapping's
+ * external address, to be confirmed before it is announced). */
+#define P2P_AUTONAT_SERVICE_MAX_EXTRA 4
 
 typedef struct p2p_autonat_service p2p_autonat_service;
 
@@ -426,6 +429,13 @@ void p2p_autonat_service_on_identified(p2p_autonat_service *svc, p2p_conn *c,
 /* Our addresses gained one (after p2p_host_set_announce_addrs): see
  * p2p_autonat_client_on_addrs_changed. */
 void p2p_autonat_service_addrs_changed(p2p_autonat_service *svc);
+/* Addresses offered first in every DIAL, besides the announce and the
+ * observed ones, in place of those set before (n 0: none): where a port
+ * mapping says we can be reached, which a server should try before we
+ * announce it. Copied; at most P2P_AUTONAT_SERVICE_MAX_EXTRA (P2P_ELIMIT
+ * past it), P2P_ENOMEM. Counts as p2p_autonat_service_addrs_changed. */
+int p2p_autonat_service_set_extra_addrs(p2p_autonat_service *svc, const p2p_buf *addrs,
+                                        size_t n);
 
 /* The current verdict; *addr (may be NULL) the confirmed address as
  * p2p_autonat_client_addr, *confidence (may be NULL) its confidence. */

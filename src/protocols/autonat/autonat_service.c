@@ -18,6 +18,8 @@ void autonat_svc_unref(p2p_autonat_service *svc)
 {
 	if (--svc->refs > 0)
 		return;
+	for (size_t i = 0; i < P2P_AUTONAT_SERVICE_MAX_EXTRA; i++)
+		p2p_buf_free(&svc->extra[i]);
 	p2p_autonat_server_free(&svc->server);
 	p2p_autonat_client_free(&svc->client);
 	free(svc);

@@ -35,6 +35,9 @@ struct p2p_autonat_service {
 	size_t refs; /* the timer, each request, each probe */
 	bool freeing;
 	p2p_autonat_service_stats stats;
+	/* p2p_autonat_service_set_extra_addrs: offered first in a DIAL. */
+	p2p_buf extra[P2P_AUTONAT_SERVICE_MAX_EXTRA];
+	size_t n_extra;
 };
 
 uint64_t autonat_svc_now(const p2p_autonat_service *svc);

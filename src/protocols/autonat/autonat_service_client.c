@@ -11,7 +11,10 @@
 #include "protocols/autonat/autonat_service.h"
 
 /* Addresses offered in one DIAL: the announce set and the observed ones. */
-enum { MAX_CANDIDATES = P2P_HOST_MAX_ANNOUNCE + P2P_AUTONAT_SERVICE_MAX_OBSERVED };
+enum {
+	MAX_CANDIDATES = P2P_AUTONAT_SERVICE_MAX_EXTRA + P2P_HOST_MAX_ANNOUNCE +
+	                 P2P_AUTONAT_SERVICE_MAX_OBSERVED
+};
 
 /* splitmix64, as the server core's: no global generator. */
 static uint64_t next_rand(uint64_t *state)
@@ -294,11 +297,14 @@ static void add_candidate(const p2p_autonat_service *svc, const p2p_buf *a, p2p_
 		(*n)++;
 }
 
-/* Where a server may reach us: what we announce (the listen addresses
- * without one), then where peers saw us. out[MAX_CANDIDATES] initialised. */
+/* Where a server may reach us: the application's extra addresses (a
+ * port mapping), what we announce (the listen addresses without one),
+ * then where peers saw us. out[MAX_CANDIDATES] initialised. */
 static size_t candidates(p2p_autonat_service *svc, p2p_buf *out)
 {
 	size_t n = 0;
+	for (size_t i = 0; i < svc->n_extra; i++)
+		add_candidate(svc, &svc->extra[i], out, &n);
 	const p2p_buf *ann[P2P_HOST_MAX_ANNOUNCE];
 	size_t n_ann = p2p_host_announce_addrs(svc->host, ann, P2P_HOST_MAX_ANNOUNCE);
 	for (size_t i = 0; i < n_ann && i < P2P_HOST_MAX_ANNOUNCE; i++)
@@ -361,6 +367,32 @@ void p2p_autonat_service_on_identified(p2p_autonat_service *svc, p2p_conn *c,
 			return;
 		}
 	}
+}
+
+int p2p_autonat_service_set_extra_addrs(p2p_autonat_service *svc, const p2p_buf *addrs,
+                                        size_t n)
+{
+	if (svc == NULL || (n > 0 && addrs == NULL))
+		return P2P_EINVAL;
+	if (n > P2P_AUTONAT_SERVICE_MAX_EXTRA)
+		return P2P_ELIMIT;
+	p2p_buf copy[P2P_AUTONAT_SERVICE_MAX_EXTRA];
+	for (size_t i = 0; i < P2P_AUTONAT_SERVICE_MAX_EXTRA; i++)
+		p2p_buf_init(&copy[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (p2p_buf_append(&copy[i], addrs[i].data, addrs[i].len) < 0) {
+			for (size_t j = 0; j <= i; j++)
+				p2p_buf_free(&copy[j]);
+			return P2P_ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < P2P_AUTONAT_SERVICE_MAX_EXTRA; i++) {
+		p2p_buf_free(&svc->extra[i]);
+		svc->extra[i] = copy[i];
+	}
+	svc->n_extra = n;
+	p2p_autonat_service_addrs_changed(svc);
+	return P2P_OK;
 }
 
 void p2p_autonat_service_addrs_changed(p2p_autonat_service *svc)

@@ -458,6 +458,44 @@ static void test_private(void **state)
 	p2p_buf_free(&a);
 }
 
+/* An extra address (a port mapping's, set by the application) is offered
+ * in the DIAL: c announces only a closed port, the extra one is where it
+ * listens, and s reaches c there. More than
+ * P2P_AUTONAT_SERVICE_MAX_EXTRA are refused. */
+static void test_extra_addrs(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(p2p_host_listen(f->c, "/ip4/127.0.0.1/tcp/0"), 0);
+	char text[64];
+	snprintf(text, sizeof(text), "/ip4/127.0.0.1/tcp/%u", closed_port(f));
+	p2p_buf a;
+	parse(text, &a);
+	assert_int_equal(p2p_host_set_announce_addrs(f->c, &a, 1), 0);
+	const p2p_buf *listen[1];
+	assert_int_equal(p2p_host_addrs(f->c, listen, 1), 1);
+	p2p_buf extra[P2P_AUTONAT_SERVICE_MAX_EXTRA + 1];
+	for (size_t i = 0; i <= P2P_AUTONAT_SERVICE_MAX_EXTRA; i++) {
+		p2p_buf_init(&extra[i]);
+		p2p_buf_append(&extra[i], listen[0]->data, listen[0]->len);
+	}
+	serve(f, 0, 0);
+	ask(f);
+	assert_int_equal(p2p_autonat_service_set_extra_addrs(
+	                     f->an_c, extra, P2P_AUTONAT_SERVICE_MAX_EXTRA + 1),
+	                 P2P_ELIMIT);
+	assert_int_equal(p2p_autonat_service_set_extra_addrs(f->an_c, extra, 1), 0);
+	connect_c_to_s(f);
+	assert_true(wait_count(f, &f->changes, 1, WAIT_MS));
+	assert_int_equal(f->state, P2P_AUTONAT_PUBLIC);
+	assert_int_equal(f->addr.len, listen[0]->len);
+	assert_memory_equal(f->addr.data, listen[0]->data, f->addr.len);
+	/* Cleared: nothing is left to free but the copies here. */
+	assert_int_equal(p2p_autonat_service_set_extra_addrs(f->an_c, NULL, 0), 0);
+	for (size_t i = 0; i <= P2P_AUTONAT_SERVICE_MAX_EXTRA; i++)
+		p2p_buf_free(&extra[i]);
+	p2p_buf_free(&a);
+}
+
 /* Requests s must not act on: another peer's ID, another IP, bytes that
  * are no message, a DIAL_RESPONSE. Nothing is dialed. */
 static void test_refused(void **state)
@@ -655,6 +693,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_public, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_private, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_extra_addrs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
