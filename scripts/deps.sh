@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev openssl libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-      libcjson-dev libc-ares-dev libcmocka-dev
+      libcjson-dev libc-ares-dev libcmocka-dev libminiupnpc-dev libnatpmp-dev
       iproute2 iptables conntrack socat curl python3)
 # Node.js for the interop tests is installed by tests/interop/setup.sh only
 # when no npm is present: a machine may have its own Node and npm, which
