@@ -173,6 +173,8 @@ static void on_reachability(p2p_autonat_reachability state, const p2p_buf *addr,
 	                              has_addr ? text : NULL) == 0)
 		tunnel_emit(app->events, &ev);
 	p2p_buf_free(&ev);
+	if (app->on_reachability)
+		app->on_reachability(app);
 }
 
 /* AutoNAT on the roles that have a use for it: the relay service answers

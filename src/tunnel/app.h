@@ -62,6 +62,9 @@ struct tunnel_app {
 	/* AutoNAT: the relay service and the host answer it; the host also
 	 * asks, and emits REACHABILITY. NULL on the client. */
 	p2p_autonat_service *autonat;
+	/* Each REACHABILITY, for a role that cares (the host's port mapping,
+	 * confirmed by it); NULL: none. */
+	void (*on_reachability)(tunnel_app *app);
 	void (*on_holepunch)(tunnel_app *app, const p2p_holepunch_event *ev);
 	/* A host serves the relay's stop protocol (the circuits its relays
 	 * bring, -relay or autorelay); NULL otherwise. Freed after the host,

@@ -622,6 +622,11 @@ static void host_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 	}
 }
 
+static void on_reachability(tunnel_app *app)
+{
+	host_portmap_on_reachability((host_app *)app);
+}
+
 static void host_on_stop(tunnel_app *app)
 {
 	host_app *ha = (host_app *)app;
@@ -630,6 +635,7 @@ static void host_on_stop(tunnel_app *app)
 		p2p_host_remove_handler(app->host, TUNNEL_PROTOCOL_V1);
 	p2p_host_unobserve(app->host, ha);
 	host_relays_stop(ha);
+	host_portmap_stop(ha);
 	/* Closing the host ends every session: say so while we can. */
 	while (ha->sessions)
 		session_remove(ha, ha->sessions, "the host is shutting down");
@@ -746,6 +752,8 @@ static int host_setup(host_app *ha, const tunnel_opts *o, const char *key_path)
 		return rc;
 	if (o->n_listen == 0 && p2p_host_listen(ha->app.host, HOST_DEFAULT_LISTEN6) < 0)
 		tunnel_app_say(&ha->app, "no IPv6: listening on IPv4 only");
+	ha->app.on_reachability = on_reachability;
+	host_portmap_start(ha, o);
 	/* With -relay or not: without, it prints the TOKEN at once and
 	 * reserves on the relays it meets (autorelay). */
 	return host_relays_start(ha, o);

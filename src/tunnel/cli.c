@@ -62,6 +62,9 @@ static const char usage_text[] =
     "60)\n"
     "  -no-holepunch      host, client: stay on the relay; do not try a\n"
     "                     direct connection through the NATs (DCUtR)\n"
+    "  -no-portmap        host: do not ask the router to forward the listen\n"
+    "                     port (UPnP IGD, NAT-PMP); on by default when\n"
+    "                     listening beyond loopback\n"
     "\n"
     "Relay limits (-relay-service; a public relay would use go-libp2p's\n"
     "-circuit-duration 120 -circuit-data 131072, which no tunnel fits in):\n"
@@ -149,6 +152,7 @@ static const struct {
     {"q", FLAG_BOOL},
     {"compat", FLAG_BOOL},
     {"no-holepunch", FLAG_BOOL},
+    {"no-portmap", FLAG_BOOL},
     {"port", FLAG_VALUE},
     {"target", FLAG_VALUE},
     {"token", FLAG_VALUE},
@@ -247,6 +251,8 @@ static int apply(tunnel_opts *o, const char *name, const char *val, char *err,
 		o->compat = true;
 	} else if (!strcmp(name, "no-holepunch")) {
 		o->no_holepunch = true;
+	} else if (!strcmp(name, "no-portmap")) {
+		o->no_portmap = true;
 	} else if (!strcmp(name, "relay-service")) {
 		o->relay_service = true;
 	} else if (!strcmp(name, "relay")) {

@@ -67,6 +67,7 @@ typedef struct tunnel_opts {
 	bool relay_limits_set;        /* a limit flag was given */
 	bool compat;                  /* host: also serve /mtunnel/1.0.0 */
 	bool no_holepunch;            /* -no-holepunch: no DCUtR */
+	bool no_portmap;              /* host, -no-portmap: no UPnP / NAT-PMP */
 	uint64_t udp_timeout_ms;      /* idle UDP flows expire after this */
 } tunnel_opts;
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "p2p/portmap.h"
 #include "p2p/relay.h"
 #include "tunnel/acl.h"
 #include "tunnel/app.h"
@@ -54,6 +55,13 @@ typedef struct host_app {
 	bool token_printed;
 	uv_timer_t token_timer; /* HOST_FIRST_TOKEN_WAIT_MS */
 	bool token_timer_on;
+	/* UPnP IGD / NAT-PMP (host_portmap.c): the router's mapping of the
+	 * listen port, its external address (binary, empty without one), and
+	 * whether AutoNAT reached us there (then it is in the token). */
+	p2p_portmap *portmap;
+	p2p_buf portmap_addr;
+	bool portmap_confirmed;
+	bool portmap_failed; /* said so once */
 	/* Tunnel streams refused, by tunnel_status (LIST's "refused"). */
 	uint64_t refused[TUNNEL_STATUS_SERVICE_UNAVAILABLE + 1];
 } host_app;
@@ -75,5 +83,17 @@ int host_token_print(host_app *ha);
 int host_relays_start(host_app *ha, const tunnel_opts *o);
 /* Stops keeping reservations (the host is closing). */
 void host_relays_stop(host_app *ha);
+
+/* Port mapping, unless -no-portmap or the host listens on loopback only:
+ * maps the listen port on the router and offers the external address to
+ * AutoNAT. Failing is not fatal (a line says why); returns 0. */
+int host_portmap_start(host_app *ha, const tunnel_opts *o);
+/* A REACHABILITY came: a confirmed mapping goes into the token (a new
+ * TOKEN), one no longer confirmed leaves it. */
+void host_portmap_on_reachability(host_app *ha);
+/* The mapped address once AutoNAT confirmed it, else NULL (owned by ha). */
+const p2p_buf *host_portmap_token_addr(const host_app *ha);
+/* Removes the mapping (the loop runs until the router has been told). */
+void host_portmap_stop(host_app *ha);
 
 #endif

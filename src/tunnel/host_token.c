@@ -81,6 +81,11 @@ static void build_token_addrs(host_app *ha)
 	if (n_relay > TUNNEL_TOKEN_MAX_ADDRS / 2)
 		n_relay = TUNNEL_TOKEN_MAX_ADDRS / 2;
 	ha->token.n_addrs = 0;
+	/* The router's forwarded port, once AutoNAT reached us there: the
+	 * one address that works from anywhere, so first. */
+	const p2p_buf *mapped = host_portmap_token_addr(ha);
+	if (mapped != NULL)
+		token_add(&ha->token, mapped);
 	add_token_addrs(ha, TUNNEL_ADDRS_OTHER);
 	/* Room for the relays even on a machine with many interfaces. */
 	if (ha->token.n_addrs > TUNNEL_TOKEN_MAX_ADDRS - n_relay)

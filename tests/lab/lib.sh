@@ -10,6 +10,8 @@
 #   lab_bg NODE LOG cmd...     same, in the background; lab_down kills it
 #   lab_echo_server NODE tcp|udp PORT [LIFETIME_S]   start and wait until ready
 #   lab_probe NODE args...     run nat_probe.py in a node
+#   lab_upnp_router [UPNP [NATPMP]]  r1 forwards ports on request: miniupnpd
+#                              with UPnP IGD and NAT-PMP (each yes|no)
 #
 # lab_up chains an EXIT trap in front of any existing one, so lab_down runs
 # however the test ends; a test that sets its own EXIT trap must do so before
@@ -34,6 +36,13 @@ LAB_LAN2_NET=10.2.0.0/24
 LAB_R2_LAN=10.2.0.1
 LAB_CLIENT=10.2.0.10        # LAN host behind r2
 LAB_NAT1="" LAB_NAT2=""
+# r1's public address when it runs miniupnpd (lab_upnp_router). miniupnpd
+# refuses to forward for a router whose external address is private or
+# reserved, and every documentation and benchmarking range is reserved to
+# it, so this one is an ordinary unicast address. It exists only inside
+# the lab's namespaces, none of which has a route out: no packet to it
+# can leave the lab.
+LAB_R1_PUBLIC=11.0.0.1
 
 LAB_IPT=iptables
 LAB_TMP=""
@@ -285,6 +294,68 @@ lab_down() {
 	[ -z "$LAB_TMP" ] || rm -rf "$LAB_TMP"
 	LAB_TMP=""
 	return 0
+}
+
+# lab_upnp_router [UPNP [NATPMP]]: after lab_up, r1 becomes a home router
+# that forwards ports on request: it shows the world LAB_R1_PUBLIC (its
+# NAT maps to that address, the public hosts route it to r1's WAN),
+# accepts what its port forwards let in, and runs Debian's miniupnpd
+# (the iptables one: it keeps its rules in the legacy tables, which the
+# kernel runs beside the nft ones) with UPnP IGD and NAT-PMP on the LAN,
+# each yes (default) or no. Its log is $LAB_TMP/miniupnpd.log. Returns
+# once it listens.
+lab_upnp_router() {
+	local upnp=${1:-yes} natpmp=${2:-yes} n t L=iptables-legacy
+	if ! command -v miniupnpd >/dev/null || ! command -v $L >/dev/null; then
+		echo "lab: installing miniupnpd-iptables" >&2
+		_lab_apt miniupnpd-iptables || { apt-get update -qq && _lab_apt miniupnpd-iptables; } || return 1
+	fi
+	_lab_do lab_exec r1 ip addr add "$LAB_R1_PUBLIC/32" dev wan
+	_lab_ipt r1 -t nat -I POSTROUTING -o wan -j SNAT --to-source "$LAB_R1_PUBLIC"
+	_lab_ipt r1 -I FORWARD -i wan -o lan -m conntrack --ctstate DNAT -j ACCEPT
+	for n in relay pub2 r2; do
+		_lab_do lab_exec "$n" ip route add "$LAB_R1_PUBLIC/32" via "$LAB_R1_WAN"
+	done
+	# The chains miniupnpd fills (Debian's iptables_init.sh, which the
+	# package's init script would run).
+	for t in nat mangle filter; do
+		_lab_do lab_exec r1 $L -t $t -N MINIUPNPD
+	done
+	_lab_do lab_exec r1 $L -t nat -N MINIUPNPD-POSTROUTING
+	_lab_do lab_exec r1 $L -t nat -A PREROUTING -i wan -j MINIUPNPD
+	_lab_do lab_exec r1 $L -t nat -A POSTROUTING -o wan -j MINIUPNPD-POSTROUTING
+	_lab_do lab_exec r1 $L -t mangle -A PREROUTING -i wan -j MINIUPNPD
+	_lab_do lab_exec r1 $L -t filter -A FORWARD -i wan ! -o wan -j MINIUPNPD
+	cat >"$LAB_TMP/miniupnpd.conf" <<EOC
+ext_ifname=wan
+ext_ip=$LAB_R1_PUBLIC
+listening_ip=lan
+http_port=0
+enable_upnp=$upnp
+enable_natpmp=$natpmp
+secure_mode=yes
+system_uptime=yes
+uuid=6d746c61-6200-4000-8000-$(printf '%012d' $$)
+lease_file=$LAB_TMP/miniupnpd.leases
+allow 1024-65535 $LAB_LAN1_NET 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOC
+	[ "$LAB_ERR" -eq 0 ] || return 1
+	lab_bg r1 "$LAB_TMP/miniupnpd.log" miniupnpd -f "$LAB_TMP/miniupnpd.conf" -d
+	for n in $(seq 100); do
+		grep -q "Listening for NAT-PMP\|HTTP listening" "$LAB_TMP/miniupnpd.log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "lab: miniupnpd did not start:" >&2
+	cat "$LAB_TMP/miniupnpd.log" >&2
+	return 1
+}
+
+# lab_forwards: r1's port forwards, one a line: the filter rules miniupnpd
+# adds beside each DNAT, which name the LAN host and port (iptables prints
+# the DNAT rules themselves without their target).
+lab_forwards() {
+	lab_exec r1 iptables-legacy -S MINIUPNPD | grep -- "-j ACCEPT" || true
 }
 
 # lab_bg NODE LOG cmd...: ip netns exec execs the command, so $! is the

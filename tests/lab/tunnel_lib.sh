@@ -107,14 +107,15 @@ connected() {
 	[ "$(json_get "$CLIENT_EV" port)" = "$PORT" ] || fail "$1: CONNECTED has another port: $CLIENT_EV"
 }
 
-# transfer PORT: SIZE bytes each way through the tunnel at PORT, checked by
-# SHA-256 at both ends (the service writes recv.N for its Nth connection).
+# transfer PORT [NODE]: SIZE bytes each way through the tunnel at PORT of
+# NODE (default client), checked by SHA-256 at both ends (the service
+# writes recv.N for its Nth connection).
 XFER=0
 transfer() {
 	local sent got i f="$T/bidir/recv.$XFER"
 	XFER=$((XFER + 1))
-	sent=$(lab_exec client timeout 300 python3 "$HELPER" client-bidir "$1" "$SIZE") ||
-		fail "the transfer through the relay failed"
+	sent=$(lab_exec "${2:-client}" timeout 300 python3 "$HELPER" client-bidir "$1" "$SIZE") ||
+		fail "the transfer through the tunnel failed"
 	for i in $(seq 100); do [ -f "$f" ] && break; sleep 0.1; done
 	got=$(cat "$f" 2>/dev/null || true)
 	[ "$got" = "$sent" ] || fail "the service got '$got', the client sent '$sent'"
