@@ -30,6 +30,14 @@
  * flood makes us hold. One is enough for a peer measuring its round
  * trip, which waits for each answer. */
 #define P2P_YAMUX_MAX_PENDING_PINGS 16
+/* Pings (PING|SYN) a peer may send in one window of the time given by
+ * p2p_yamux_set_now; one more ends the session (P2P_ELIMIT, GO_AWAY with
+ * a protocol error). Dropping answers bounds the memory a flood costs,
+ * but parsing it still costs CPU on the loop every other peer shares.
+ * No peer needs this many: go-libp2p pings for keep-alive every 30 s,
+ * and one measuring its round trip waits for each answer. */
+#define P2P_YAMUX_PING_WINDOW_MS       10000
+#define P2P_YAMUX_MAX_PINGS_PER_WINDOW 1000
 
 /* GoAway codes */
 #define P2P_YAMUX_GOAWAY_NORMAL   0
@@ -43,6 +51,7 @@ typedef struct p2p_yamux p2p_yamux;
 typedef struct p2p_yamux_stats {
 	uint64_t pings_answered;
 	uint64_t pings_dropped;   /* over P2P_YAMUX_MAX_PENDING_PINGS in one recv */
+	uint64_t ping_floods;     /* 1: the session ended over the ping budget */
 	uint64_t streams_refused; /* SYNs answered with RST (limit, go-away, on_open) */
 	/* Window updates and data frames (not SYN) for IDs that are not open:
 	 * ignored, as the spec allows for streams closed while frames were in
@@ -127,6 +136,10 @@ int p2p_yamux_ping(p2p_yamux *y, uint32_t opaque);
 /* Tell the peer we open no more streams and accept no more. */
 int p2p_yamux_go_away(p2p_yamux *y, uint32_t code);
 bool p2p_yamux_is_dead(const p2p_yamux *y);
+/* The time (ms, any monotonic origin) for the ping budget; call before
+ * p2p_yamux_recv. The core reads no clock: without calls the time stands
+ * still, and the budget is for the whole session. */
+void p2p_yamux_set_now(p2p_yamux *y, uint64_t now_ms);
 void p2p_yamux_get_stats(const p2p_yamux *y, p2p_yamux_stats *out);
 
 /* Frames for the peer; the caller drains them. */

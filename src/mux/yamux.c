@@ -42,6 +42,9 @@ struct p2p_yamux {
 	/* Ping answers queued by this p2p_yamux_recv call: a peer's batch of
 	 * pings gets at most P2P_YAMUX_MAX_PENDING_PINGS of them. */
 	uint32_t pongs_this_recv;
+	/* The ping budget: pings since ping_window_ms (p2p_yamux_set_now). */
+	uint64_t now_ms, ping_window_ms;
+	uint32_t pings_in_window;
 	p2p_yamux_stats stats;
 
 	/* The frame being parsed: its header, while unfinished, and for a data
@@ -340,6 +343,16 @@ static int stream_frame(p2p_yamux *y, uint8_t type, uint16_t flags, uint32_t id,
  * measures its round trip waits for each answer, so it never sees a drop. */
 static int answer_ping(p2p_yamux *y, uint32_t opaque)
 {
+	/* A window starts at the first ping after the last one ended. */
+	if (y->pings_in_window == 0 || y->now_ms < y->ping_window_ms ||
+	    y->now_ms - y->ping_window_ms >= P2P_YAMUX_PING_WINDOW_MS) {
+		y->ping_window_ms = y->now_ms;
+		y->pings_in_window = 0;
+	}
+	if (++y->pings_in_window > P2P_YAMUX_MAX_PINGS_PER_WINDOW) {
+		y->stats.ping_floods++;
+		return P2P_ELIMIT;
+	}
 	if (y->pongs_this_recv >= P2P_YAMUX_MAX_PENDING_PINGS) {
 		y->stats.pings_dropped++;
 		return P2P_OK;
@@ -454,8 +467,8 @@ int p2p_yamux_recv(p2p_yamux *y, const uint8_t *in, size_t len)
 	y->pongs_this_recv = 0;
 	int rc = parse(y, in, len);
 	y->in_recv = false;
-	if (rc == P2P_EPROTO) {
-		y->err = P2P_EPROTO;
+	if (rc == P2P_EPROTO || rc == P2P_ELIMIT) {
+		y->err = rc;
 		emit(y, TYPE_GO_AWAY, 0, 0, P2P_YAMUX_GOAWAY_PROTOCOL, NULL);
 		y->local_go_away = true;
 	} else if (rc != P2P_OK && y->err == 0) {
@@ -702,6 +715,12 @@ void p2p_yamux_get_stats(const p2p_yamux *y, p2p_yamux_stats *out)
 		memset(out, 0, sizeof(*out));
 	else
 		*out = y->stats;
+}
+
+void p2p_yamux_set_now(p2p_yamux *y, uint64_t now_ms)
+{
+	if (y != NULL)
+		y->now_ms = now_ms;
 }
 
 bool p2p_yamux_is_dead(const p2p_yamux *y)

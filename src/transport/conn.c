@@ -254,6 +254,7 @@ static void conn_yamux_recv(p2p_conn *c, const uint8_t *data, size_t len)
 	if (len == 0)
 		return;
 	c->in_recv++;
+	p2p_yamux_set_now(c->yamux, uv_now(c->loop));
 	int rc = p2p_yamux_recv(c->yamux, data, len);
 	c->in_recv--;
 	/* What the peer's bytes caused goes out now, window updates above

@@ -15,7 +15,7 @@
 #include "p2p/error.h"
 #include "p2p/yamux.h"
 
-enum { T_DATA = 0, T_WINDOW = 1, T_PING = 2 };
+enum { T_DATA = 0, T_WINDOW = 1, T_PING = 2, T_GO_AWAY = 3 };
 enum { F_SYN = 1, F_ACK = 2 };
 
 static void put_frame(uint8_t *h, uint8_t type, uint16_t flags, uint32_t id, uint32_t len)
@@ -100,7 +100,7 @@ static void test_ping_answers_bounded(void **state)
 {
 	int opened = 0;
 	p2p_yamux *y = server(&opened, 0);
-	enum { N = 10000 };
+	enum { N = P2P_YAMUX_MAX_PINGS_PER_WINDOW - 1 };
 	uint8_t *in = malloc(N * 12);
 	for (uint32_t i = 0; i < N; i++)
 		put_frame(in + 12 * i, T_PING, F_SYN, 0, i);
@@ -127,6 +127,51 @@ static void test_ping_answers_bounded(void **state)
 	assert_int_equal(out->len, 12);
 	assert_int_equal(out->data[11], 77);
 	assert_false(p2p_yamux_is_dead(y));
+	free(in);
+	p2p_yamux_free(y);
+}
+
+/* More pings than P2P_YAMUX_MAX_PINGS_PER_WINDOW in one window end the
+ * session with a GO_AWAY (protocol error), counted; the same number spread
+ * over windows of the time passed in is answered as usual. */
+static void test_ping_budget(void **state)
+{
+	int opened = 0;
+	enum { N = P2P_YAMUX_MAX_PINGS_PER_WINDOW };
+	uint8_t *in = malloc((N + 1) * 12);
+	for (uint32_t i = 0; i <= N; i++)
+		put_frame(in + 12 * i, T_PING, F_SYN, 0, i);
+
+	/* Spread: N pings, then one more in the next window, then N again. */
+	p2p_yamux *y = server(&opened, 0);
+	p2p_yamux_set_now(y, 5000);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(p2p_yamux_recv(y, in + 12 * i, 12), 0);
+	p2p_yamux_set_now(y, 5000 + P2P_YAMUX_PING_WINDOW_MS);
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(p2p_yamux_recv(y, in + 12 * i, 12), 0);
+	p2p_yamux_stats st;
+	p2p_yamux_get_stats(y, &st);
+	assert_int_equal(st.pings_answered, 2 * N);
+	assert_int_equal(st.ping_floods, 0);
+	assert_false(p2p_yamux_is_dead(y));
+	p2p_yamux_free(y);
+
+	/* One window: the (N+1)th ping ends it, whatever the batching. */
+	y = server(&opened, 0);
+	p2p_yamux_set_now(y, 123);
+	assert_int_equal(p2p_yamux_recv(y, in, 12 * N), 0);
+	p2p_buf *out = p2p_yamux_output(y);
+	p2p_buf_reset(out);
+	p2p_yamux_set_now(y, 123 + P2P_YAMUX_PING_WINDOW_MS - 1);
+	assert_int_equal(p2p_yamux_recv(y, in + 12 * N, 12), P2P_ELIMIT);
+	assert_true(p2p_yamux_is_dead(y));
+	assert_int_equal(out->len, 12);
+	assert_int_equal(out->data[1], T_GO_AWAY);
+	assert_int_equal(out->data[11], P2P_YAMUX_GOAWAY_PROTOCOL);
+	p2p_yamux_get_stats(y, &st);
+	assert_int_equal(st.ping_floods, 1);
+	assert_int_equal(p2p_yamux_recv(y, in, 12), P2P_ELIMIT);
 	free(in);
 	p2p_yamux_free(y);
 }
@@ -291,6 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table_matches_reference),
 	    cmocka_unit_test(test_ping_answers_bounded),
+	    cmocka_unit_test(test_ping_budget),
 	    cmocka_unit_test(test_adversarial_ids),
 	    cmocka_unit_test(test_unknown_data_skipped),
 	    cmocka_unit_test(test_refusals_counted),
