@@ -20,11 +20,6 @@
 #define UPNP_CONFLICT       718 /* ConflictInMappingEntry: port taken */
 #define UPNP_ONLY_PERMANENT 725 /* OnlyPermanentLeasesSupported */
 
-static void set_why(portmap_job *j, const char *fmt, const char *a, int n)
-{
-	snprintf(j->why, sizeof j->why, fmt, a, n);
-}
-
 /* --- UPnP IGD --- */
 
 static const char *upnp_err(int rc)
@@ -204,8 +199,8 @@ static int natpmp_result(portmap_job *j, int rc, const natpmpresp_t *resp,
 		snprintf(j->why, sizeof j->why, "no NAT-PMP gateway answered");
 		return P2P_ENOTFOUND;
 	}
-	set_why(j, "the NAT-PMP gateway refused the %s (%d)", what,
-	        rc < 0 ? rc : (int)resp->resultcode);
+	snprintf(j->why, sizeof j->why, "the NAT-PMP gateway refused the %s (%d)", what,
+	         rc < 0 ? rc : (int)resp->resultcode);
 	return P2P_EIO;
 }
 

@@ -8,7 +8,7 @@
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
 
-static bool is_loopback(const struct sockaddr *sa)
+bool tunnel_addr_is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
@@ -75,7 +75,7 @@ static void add_interfaces(addr_list *l, const struct sockaddr_storage *bound,
 				continue;
 			a6->sin6_port = ((const struct sockaddr_in6 *)bound)->sin6_port;
 		}
-		if (is_loopback((struct sockaddr *)&a) == want_loopback)
+		if (tunnel_addr_is_loopback((struct sockaddr *)&a) == want_loopback)
 			list_add_sockaddr(l, (struct sockaddr *)&a);
 	}
 }
@@ -96,7 +96,7 @@ static void add_pass(addr_list *l, const p2p_buf *const *bound, size_t n,
 		}
 		if (is_any(&ss))
 			add_interfaces(l, &ss, ifs, n_ifs, want_loopback);
-		else if (is_loopback((struct sockaddr *)&ss) == want_loopback)
+		else if (tunnel_addr_is_loopback((struct sockaddr *)&ss) == want_loopback)
 			list_add(l, bound[i]->data, bound[i]->len);
 	}
 }

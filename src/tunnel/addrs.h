@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "p2p/buf.h"
 #include "p2p/host.h"
@@ -31,5 +32,8 @@
  * many were filled. */
 size_t tunnel_addrs_dialable(const p2p_host *h, unsigned which, p2p_buf *out, size_t max);
 void tunnel_addrs_free(p2p_buf *addrs, size_t n);
+
+/* Whether sa (AF_INET or AF_INET6) is a loopback address. */
+bool tunnel_addr_is_loopback(const struct sockaddr *sa);
 
 #endif

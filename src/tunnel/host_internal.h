@@ -86,8 +86,8 @@ void host_relays_stop(host_app *ha);
 
 /* Port mapping, unless -no-portmap or the host listens on loopback only:
  * maps the listen port on the router and offers the external address to
- * AutoNAT. Failing is not fatal (a line says why); returns 0. */
-int host_portmap_start(host_app *ha, const tunnel_opts *o);
+ * AutoNAT. Failing is not fatal: a line says why. */
+void host_portmap_start(host_app *ha, const tunnel_opts *o);
 /* A REACHABILITY came: a confirmed mapping goes into the token (a new
  * TOKEN), one no longer confirmed leaves it. */
 void host_portmap_on_reachability(host_app *ha);

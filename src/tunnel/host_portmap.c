@@ -9,6 +9,7 @@
 
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
+#include "tunnel/addrs.h"
 #include "tunnel/host_internal.h"
 
 /* The port of the first bound IPv4 TCP listener that is not loopback-only
@@ -17,17 +18,19 @@
  * which listen on 127.0.0.1, from sending SSDP or NAT-PMP anywhere. */
 static uint16_t mappable_port(const p2p_host *h)
 {
-	const p2p_buf *addrs[32];
-	size_t n = p2p_host_addrs(h, addrs, 32);
-	for (size_t i = 0; i < n && i < 32; i++) {
-		p2p_multiaddr_component ip;
-		uint16_t port;
-		if (p2p_multiaddr_tcp(addrs[i]->data, addrs[i]->len, &ip, &port, NULL) <
+	const p2p_buf *addrs[TUNNEL_ADDRS_MAX];
+	size_t n = p2p_host_addrs(h, addrs, TUNNEL_ADDRS_MAX);
+	for (size_t i = 0; i < n && i < TUNNEL_ADDRS_MAX; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (p2p_multiaddr_to_sockaddr(addrs[i]->data, addrs[i]->len, &ss, &len) <
 		        0 ||
-		    ip.code != P2P_MA_IP4 || ip.value_len != 4 || port == 0)
+		    ss.ss_family != AF_INET)
 			continue;
-		if (ip.value[0] != 127)
-			return port;
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		if (sin->sin_port != 0 &&
+		    !tunnel_addr_is_loopback((const struct sockaddr *)sin))
+			return ntohs(sin->sin_port);
 	}
 	return 0;
 }
@@ -103,14 +106,14 @@ static void on_portmap(int status, const p2p_portmap_mapping *m, const char *why
 	update_token(ha);
 }
 
-int host_portmap_start(host_app *ha, const tunnel_opts *o)
+void host_portmap_start(host_app *ha, const tunnel_opts *o)
 {
 	p2p_buf_init(&ha->portmap_addr);
 	if (o->no_portmap)
-		return 0;
+		return;
 	uint16_t port = mappable_port(ha->app.host);
 	if (port == 0)
-		return 0;
+		return;
 	p2p_portmap_config cfg = {
 	    .internal_port = port,
 	    .on_change = on_portmap,
@@ -123,7 +126,6 @@ int host_portmap_start(host_app *ha, const tunnel_opts *o)
 		               p2p_strerror(rc));
 		ha->portmap = NULL;
 	}
-	return 0;
 }
 
 void host_portmap_on_reachability(host_app *ha)

@@ -12,6 +12,7 @@
 #   lab_probe NODE args...     run nat_probe.py in a node
 #   lab_upnp_router [UPNP [NATPMP]]  r1 forwards ports on request: miniupnpd
 #                              with UPnP IGD and NAT-PMP (each yes|no)
+#   lab_wait_log LOG PATTERN [S]  until grep finds PATTERN in LOG (default 5 s)
 #
 # lab_up chains an EXIT trap in front of any existing one, so lab_down runs
 # however the test ends; a test that sets its own EXIT trap must do so before
@@ -342,10 +343,7 @@ deny 0-65535 0.0.0.0/0 0-65535
 EOC
 	[ "$LAB_ERR" -eq 0 ] || return 1
 	lab_bg r1 "$LAB_TMP/miniupnpd.log" miniupnpd -f "$LAB_TMP/miniupnpd.conf" -d
-	for n in $(seq 100); do
-		grep -q "Listening for NAT-PMP\|HTTP listening" "$LAB_TMP/miniupnpd.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	lab_wait_log "$LAB_TMP/miniupnpd.log" "Listening for NAT-PMP\|HTTP listening" && return 0
 	echo "lab: miniupnpd did not start:" >&2
 	cat "$LAB_TMP/miniupnpd.log" >&2
 	return 1
@@ -356,6 +354,17 @@ EOC
 # the DNAT rules themselves without their target).
 lab_forwards() {
 	lab_exec r1 iptables-legacy -S MINIUPNPD | grep -- "-j ACCEPT" || true
+}
+
+# lab_wait_log LOG PATTERN [SECONDS]: until grep finds PATTERN in LOG
+# (default 5 s); 1 if it never does.
+lab_wait_log() {
+	local i
+	for i in $(seq $((${3:-5} * 20))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # lab_bg NODE LOG cmd...: ip netns exec execs the command, so $! is the
@@ -369,12 +378,9 @@ lab_bg() {
 
 # lab_echo_server NODE tcp|udp PORT [LIFETIME_S]: returns once it listens.
 lab_echo_server() {
-	local log="$LAB_TMP/$1-$2-$3.log" i
+	local log="$LAB_TMP/$1-$2-$3.log"
 	lab_bg "$1" "$log" python3 "$LAB_PROBE" "$2-echo-server" "$3" "${4:-30}"
-	for i in $(seq 100); do
-		grep -q '^ready' "$log" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	lab_wait_log "$log" '^ready' && return 0
 	echo "lab: $2 echo server on $1:$3 did not start:" >&2
 	cat "$log" >&2
 	return 1

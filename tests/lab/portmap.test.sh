@@ -21,34 +21,23 @@ trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 source "$(dirname "$0")/tunnel_lib.sh"
 
 # wait_mapped_token FILE: prints the first TOKEN event whose first address
-# is the router's public one.
+# is the router's public one (each address change brings a new TOKEN).
 wait_mapped_token() {
-	python3 -c '
-import json, sys, time
-end = time.time() + 60
-while time.time() < end:
-    for line in open(sys.argv[1]):
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("action") == "TOKEN" and ev.get("addrs") and \
-           ev["addrs"][0].startswith("/ip4/" + sys.argv[2] + "/tcp/"):
-            print(line.strip())
-            sys.exit(0)
-    time.sleep(0.2)
-sys.exit(1)
-' "$1" "$LAB_R1_PUBLIC" || fail "no TOKEN with the mapped address $LAB_R1_PUBLIC"
+	local nth ev end=$((SECONDS + 60))
+	for nth in $(seq 8); do
+		[ "$SECONDS" -lt "$end" ] || break
+		ev=$(wait_event "$1" TOKEN $((end - SECONDS)) "$nth") || break
+		if json_get "$ev" addrs | grep -q "^\[\"/ip4/$LAB_R1_PUBLIC/tcp/"; then
+			echo "$ev"
+			return 0
+		fi
+	done
+	fail "no TOKEN with the mapped address $LAB_R1_PUBLIC"
 }
 
-# wait_log FILE PATTERN [TENTHS]: until grep finds PATTERN in FILE.
+# wait_log FILE PATTERN: until grep finds PATTERN in FILE (10 s).
 wait_log() {
-	local i
-	for i in $(seq "${3:-100}"); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no \"$2\" in $1"
+	lab_wait_log "$1" "$2" 10 || fail "no \"$2\" in $1"
 }
 
 # stop_host PID NAME: SIGTERM, and the host must exit 0 with no port
