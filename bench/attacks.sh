@@ -224,8 +224,8 @@ attack() {
 if not sys.argv[1]: print("not settled in time"); sys.exit()
 e = json.loads(sys.argv[1])
 if e["action"] == "FLOODING":
-    print("%s of %s flooding, %s closed by the host, %s failed; %.1f M pings, %d MiB sent" % (
-          e["flooding"], e["conns"], e["closed"], e["failed"], e["pings"] / 1e6,
+    print("%s handshakes, %s closed by the host, %s of %s flooding at the end, %s failed; %.1f M pings, %d MiB sent" % (
+          e["handshakes"], e["closed"], e["flooding"], e["conns"], e["failed"], e["pings"] / 1e6,
           e["bytes"] >> 20))
     sys.exit()
 print("opened %s, answered %s (status %s%s), reset %s, live %s" % (e["opened"],

@@ -10,12 +10,15 @@
 # Environment:
 #   MIB=256              MiB each way per transfer
 #   ROUNDS=3             transfers of each kind, alternating; best reported
+#   SESSIONS=50          sessions in a row for the punch's success rate and
+#                        time (0: skip); each a fresh client with only the token
 #   SKIP_BUILD=1         use the existing tunnel
 #   BENCH_BUILD_DIR=DIR  build/use it in DIR instead of build/release
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MIB=${MIB:-256}
 ROUNDS=${ROUNDS:-3}
+SESSIONS=${SESSIONS:-50}
 export BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build/release} SRC_DIR=$ROOT
 export TUNNEL_LAB_MIB=$MIB
 # The goal: the relay carries under 1% of a punched session's bytes (in
@@ -118,10 +121,82 @@ moved=$((2 * ROUNDS * MIB * 1048576))
 ratio=$(python3 -c "print(f'{$best_dir / $best_rel:.2f}')")
 share=$(python3 -c "print(f'{100 * $punch_bytes / $moved:.4f}')")
 verdict=$(python3 -c "print('meets' if $punch_bytes * 100 < $moved else 'misses')")
+# SESSIONS sessions in a row to a host serving the web page, each a new
+# client (a new identity and a new port behind NAT2) with only the token,
+# fetching the page once (after the punch, which needs no tunnel): did the
+# session turn direct (the client's PATH or CONNECTED says direct), on
+# which attempt, and how long after the relayed connection was up (the
+# host's punch log line: "..., N attempt(s), relay RTT R ms, E ms after
+# the relayed connection"), and after the client's start.
+: >"$T/sessions.txt"
+punched_line="direct connection to .* through the NATs"
+if [ "$SESSIONS" -gt 0 ]; then
+	start_host sesshost "$WEB_PORT" "$RELAY_ADDR"
+fi
+page_url() { echo "http://127.0.0.1:$1/index.html"; }
+for i in $(seq "$SESSIONS"); do
+	n0=$(grep -c "$punched_line" "$T/sesshost.err" || true)
+	f0=$(grep -c "no direct path to" "$T/sesshost.err" || true)
+	t0=$(now_ms)
+	start_client "s$i"
+	spid=$LAST_PID
+	outcome=timeout
+	for _ in $(seq 400); do
+		if [ "$(grep -c "$punched_line" "$T/sesshost.err" || true)" -gt "$n0" ]; then
+			outcome=direct
+			t1=$(now_ms)
+			break
+		fi
+		if [ "$(grep -c "no direct path to" "$T/sesshost.err" || true)" -gt "$f0" ]; then
+			outcome=relayed
+			break
+		fi
+		sleep 0.05
+	done
+	lab_exec client timeout 30 python3 -c 'import sys, urllib.request
+sys.exit(0 if b"hello from behind NAT1" in urllib.request.urlopen(sys.argv[1]).read() else 1)' \
+		"$(page_url "$PORT")" || outcome=no-page
+	line="-"
+	if [ "$outcome" = direct ]; then
+		line="$((t1 - t0)) $(grep "$punched_line" "$T/sesshost.err" | tail -n 1)"
+		(wait_direct "$T/s$i.out" client 10) >/dev/null 2>&1 || outcome=client-not-direct
+	fi
+	echo "$outcome $line" >>"$T/sessions.txt"
+	kill -TERM "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+done
+SESSION_REPORT=$(python3 -c '
+import re, statistics, sys
+rows = [l.split(" ", 1) for l in open(sys.argv[1]).read().splitlines()]
+n = len(rows)
+if n == 0:
+    print("  sessions in a row: skipped (SESSIONS=0)"); sys.exit()
+direct = [r for r in rows if r[0] == "direct"]
+first = [r for r in direct if re.search(r"\(hole punch, 1 attempt", r[1])]
+ms = sorted(int(re.search(r"(\d+) ms after the relayed", r[1]).group(1)) for r in direct)
+start = sorted(int(r[1].split(" ", 1)[0]) for r in direct)
+print(f"  {n} sessions in a row (EIM/EIM): {len(direct)} direct ({100 * len(direct) / n:.0f}%), "
+      f"{len(first)} on the first attempt ({100 * len(first) / n:.0f}%)")
+others = {}
+for r in rows:
+    if r[0] != "direct":
+        others[r[0]] = others.get(r[0], 0) + 1
+if others:
+    print("    not direct: " + ", ".join(f"{k} {v}" for k, v in sorted(others.items())))
+if ms:
+    p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
+    print(f"    relayed connection to direct: median {statistics.median(ms):.0f} ms, "
+          f"p90 {p90} ms, min {ms[0]} ms, max {ms[-1]} ms (goal: median under 500 ms; "
+          f"js-libp2p punch alone ~60 ms)")
+    print(f"    client start to direct (polled every 50 ms): "
+          f"median {statistics.median(start):.0f} ms, p90 {start[min(len(start) - 1, int(0.9 * len(start)))]} ms")
+' "$T/sessions.txt")
+
 echo "holepunch bench, $(date -u '+%F %H:%M UTC'), ${MIB} MiB each way, best of $ROUNDS"
 printf '  %-28s %10s MiB/s\n' "relayed (-no-holepunch)" "$best_rel" "direct after the punch" "$best_dir"
 echo "  direct / relayed throughput: $ratio"
 echo "  client start to direct connection: ${TO_DIRECT} ms"
 echo "  through the relay: relayed session $rel_bytes bytes, punched session $punch_bytes bytes"
 echo "    ($share% of the punched session's $moved bytes; goal under 1%: $verdict)"
+echo "$SESSION_REPORT"
 lab_down

@@ -49,12 +49,14 @@ typedef struct p2p_holepunch p2p_holepunch;
 /* How one punch ended; valid during the callback. */
 typedef struct p2p_holepunch_event {
 	const p2p_peerid *peer;
-	bool initiator;    /* we opened the DCUtR stream */
-	bool ok;           /* a direct connection is up */
-	int err;           /* when !ok: why (negative P2P_E*) */
-	unsigned attempts; /* 1..P2P_DCUTR_MAX_ATTEMPTS */
-	uint64_t rtt_ms;   /* the initiator's last measure of the relayed RTT */
-	p2p_conn *conn;    /* when ok: the direct connection (borrowed) */
+	bool initiator;      /* we opened the DCUtR stream */
+	bool ok;             /* a direct connection is up */
+	int err;             /* when !ok: why (negative P2P_E*) */
+	unsigned attempts;   /* 1..P2P_DCUTR_MAX_ATTEMPTS */
+	uint64_t rtt_ms;     /* the initiator's last measure of the relayed RTT */
+	uint64_t elapsed_ms; /* from the punch's start (on the initiator: the
+	                      * relayed connection being up) to this outcome */
+	p2p_conn *conn;      /* when ok: the direct connection (borrowed) */
 } p2p_holepunch_event;
 
 typedef struct p2p_holepunch_config {

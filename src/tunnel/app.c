@@ -204,8 +204,10 @@ static void on_punch(const p2p_holepunch_event *ev, void *user)
 	if (ev->ok)
 		tunnel_app_say(app,
 		               "direct connection to %s through the NATs (hole punch, "
-		               "%u attempt(s), relay RTT %llu ms)",
-		               id, ev->attempts, (unsigned long long)ev->rtt_ms);
+		               "%u attempt(s), relay RTT %llu ms, %llu ms after the "
+		               "relayed connection)",
+		               id, ev->attempts, (unsigned long long)ev->rtt_ms,
+		               (unsigned long long)ev->elapsed_ms);
 	else if (ev->initiator)
 		/* The side that punches says it once; the other side's view of
 		 * the same failure adds nothing. */

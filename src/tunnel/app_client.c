@@ -66,6 +66,10 @@ typedef struct client_app {
 	bool punch_timer_on;
 	bool punch_waiting;  /* the timer runs */
 	bool punch_given_up; /* it ran out on this connection to the host */
+	/* UDP datagrams dropped because only a limited circuit led to the
+	 * host, and whether that was said since the host came up. */
+	uint64_t udp_dropped;
+	bool udp_limited_said;
 } client_app;
 
 static bool only_limited(client_app *ca);
@@ -238,9 +242,8 @@ static void on_punch_timer(uv_timer_t *t)
 /* A local connection while the only way to the host is a limited relay
  * circuit: the host punches a hole (DCUtR) over that circuit, so wait
  * for the direct connection, as go-libp2p's streams wait for it. */
-static void park(client_app *ca, tunnel_tcp_fwd *f)
+static void wait_for_punch(client_app *ca)
 {
-	f->parked = true;
 	if (ca->punch_waiting)
 		return;
 	ca->punch_waiting = true;
@@ -249,6 +252,12 @@ static void park(client_app *ca, tunnel_tcp_fwd *f)
 	               "host %s is reachable only through a limited relay circuit; "
 	               "waiting for a direct path",
 	               ca->host_id);
+}
+
+static void park(client_app *ca, tunnel_tcp_fwd *f)
+{
+	f->parked = true;
+	wait_for_punch(ca);
 }
 
 static void on_local_conn(uv_stream_t *server, int status)
@@ -422,6 +431,7 @@ static void on_host_connected(p2p_host *h, p2p_conn *c, void *user)
 		return;
 	}
 	ca->punch_given_up = false;
+	ca->udp_limited_said = false;
 	ca->host_up = true;
 	ca->used = false;
 	ca->backoff_ms = CLIENT_RECONNECT_MIN_MS;
@@ -565,7 +575,23 @@ static tunnel_udp_flow *flow_for(client_app *ca, const struct sockaddr *from)
 	if (ca->n_flows >= CLIENT_MAX_UDP_FLOWS)
 		return NULL;
 	if (only_limited(ca)) {
-		say_limited(ca);
+		/* A UDP flow waits for the punch too, but holds nothing: its
+		 * datagrams until then are dropped (counted), as a lossy link
+		 * would, and the sender's retries open the flow once the
+		 * direct path is up. Said once per wait, not per datagram. */
+		ca->udp_dropped++;
+		if (ca->app.holepunch != NULL && !ca->punch_given_up) {
+			if (!ca->punch_waiting)
+				tunnel_app_say(
+				    &ca->app,
+				    "UDP datagrams to host %s are dropped until "
+				    "a direct path is up",
+				    ca->host_id);
+			wait_for_punch(ca);
+		} else if (!ca->udp_limited_said) {
+			ca->udp_limited_said = true;
+			say_limited(ca);
+		}
 		return NULL;
 	}
 	tunnel_udp_flow *f;
@@ -650,7 +676,11 @@ static void client_on_cmd(tunnel_app *app, const tunnel_cmd *cmd)
 		}
 		p2p_buf ev;
 		p2p_buf_init(&ev);
-		if (tunnel_event_list(&ev, &info, n, cmd->detail, NULL, 0) == 0)
+		/* What the client refused itself: datagrams that found only a
+		 * limited relay circuit. */
+		tunnel_counter refused = {"udp_limited_circuit", ca->udp_dropped};
+		if (tunnel_event_list(&ev, &info, n, cmd->detail, &refused,
+		                      ca->udp_dropped > 0 ? 1 : 0) == 0)
 			tunnel_emit(app->events, &ev);
 		p2p_buf_free(&ev);
 	} else if (cmd->action == TUNNEL_CMD_DISCONNECT) {

@@ -8,7 +8,8 @@
 #  2. A symmetric NAT on the host's side: the punch fails, the host says
 #     so in one line, and the session stays relayed and carries the data.
 #  3. A relay with go-libp2p's public limits (2 min, 128 KiB): a tunnel
-#     waits for the punch, which comes, and then runs direct.
+#     (TCP, and a UDP flow) waits for the punch, which comes, and then
+#     runs direct.
 #  4. AutoNAT, with the relay as the server: the host behind NAT1 (case 1)
 #     finds itself private; a host on the public segment finds itself
 #     public, at its own address.
@@ -24,27 +25,6 @@ trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 
 # shellcheck source-path=SCRIPTDIR source=tunnel_lib.sh
 source "$(dirname "$0")/tunnel_lib.sh"
-
-# wait_direct FILE WHO: prints the event that says FILE's session went
-# direct: a PATH direct, or a CONNECTED that was direct already (the punch
-# may beat the first tunnel).
-wait_direct() {
-	python3 -c '
-import json, sys, time
-end = time.time() + 40
-while time.time() < end:
-    for line in open(sys.argv[1]):
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("action") in ("PATH", "CONNECTED") and ev.get("path") == "direct":
-            print(line.strip())
-            sys.exit(0)
-    time.sleep(0.2)
-sys.exit(1)
-' "$1" || fail "$2: the session did not go direct"
-}
 
 # relay_bytes: the bytes the relay's closed circuits carried.
 relay_bytes() {
@@ -143,6 +123,34 @@ if grep -q '"action":"ERROR"' "$T/bidirclient.out"; then
 	fail "the client gave an ERROR though the punch came"
 fi
 echo "ok: a limited relay: the tunnel waited for the punch and ran direct"
+# A UDP flow waits too: its datagrams are dropped (and counted) until the
+# direct path is up, never refused with an ERROR; then they all come back.
+bg host uecho python3 "$HELPER" udp-echo "$T/uecho.port"
+UECHO_PORT=$(wait_port_file "$T/uecho.port")
+TUNNEL_FLAGS=(-network udp)
+start_host udphost "$UECHO_PORT" "$RELAY_ADDR"
+start_client udpclient
+TUNNEL_FLAGS=()
+lab_exec client timeout 40 python3 - "$PORT" <<'PY' || fail "no datagram came back over the limited relay's punch"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for _ in range(60):
+    s.sendto(b"x", ("127.0.0.1", int(sys.argv[1])))
+    try:
+        if s.recv(16) == b"x":
+            sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+PY
+lab_exec client timeout 60 python3 "$HELPER" udp-check "$PORT" 20 2 >/dev/null ||
+	fail "UDP datagrams through the punched path"
+wait_direct "$T/udpclient.out" udpclient >/dev/null
+if grep -q '"action":"ERROR"' "$T/udpclient.out"; then
+	fail "the UDP client gave an ERROR though the punch came"
+fi
+echo "ok: a limited relay: UDP flows waited for the punch and ran direct"
 # --- 4. a host on the public segment is public ---
 bg pub2 pubhost "$TUNNEL" -port 9 -key "$T/pubhost.key" -listen /ip4/0.0.0.0/tcp/0 -relay "$RELAY_ADDR"
 ev=$(wait_event "$T/pubhost.out" REACHABILITY 60) || fail "the public host printed no REACHABILITY"

@@ -107,6 +107,27 @@ connected() {
 	[ "$(json_get "$CLIENT_EV" port)" = "$PORT" ] || fail "$1: CONNECTED has another port: $CLIENT_EV"
 }
 
+# wait_direct FILE WHO [TIMEOUT_S]: prints the event that says FILE's session went
+# direct: a PATH direct, or a CONNECTED that was direct already (the punch
+# may beat the first tunnel), within TIMEOUT_S (default 40).
+wait_direct() {
+	python3 -c '
+import json, sys, time
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    for line in open(sys.argv[1]):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("action") in ("PATH", "CONNECTED") and ev.get("path") == "direct":
+            print(line.strip())
+            sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
+' "$1" "${3:-40}" || fail "$2: the session did not go direct"
+}
+
 # transfer PORT [NODE]: SIZE bytes each way through the tunnel at PORT of
 # NODE (default client), checked by SHA-256 at both ends (the service
 # writes recv.N for its Nth connection).

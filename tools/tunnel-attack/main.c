@@ -277,13 +277,15 @@ static void open_more(attack *a)
 	}
 }
 
-/* CONNECTED once a connection floods (what the bench waits for), then the
- * counts every ATTACK_REPORT_MS. */
+/* CONNECTED once a connection has reached the flooding state (what the
+ * bench waits for; counted by handshakes, since the host's ping budget
+ * may close it before the next tick sees it flooding), then the counts
+ * every ATTACK_REPORT_MS. */
 static void on_flood_tick(attack *a, uint64_t now)
 {
 	ping_flood_counts n;
 	ping_flood_counts_get(a->flood, &n);
-	if (!a->flood_seen && n.flooding > 0) {
+	if (!a->flood_seen && n.handshakes > 0) {
 		a->flood_seen = true;
 		char id[P2P_PEERID_STR_MAX];
 		p2p_peerid_to_string(&a->token.peer, id, sizeof id);

@@ -52,6 +52,8 @@ struct punch {
 	bool done;          /* the outcome was reported */
 	bool retiring;      /* done, ok: watching the relayed connection */
 	uint64_t idle_since;
+	uint64_t started_at;       /* when the punch began (the relayed connection's
+	                            * upgrade, on the initiator) */
 	bool selecting;            /* multistream-select in flight on stream */
 	unsigned expected_attempt; /* expect_peer ran for this attempt */
 	bool released;
@@ -173,6 +175,7 @@ static void finish(punch *p, bool ok, int err, p2p_conn *direct)
 	    .err = ok ? 0 : err,
 	    .attempts = p2p_dcutr_attempt(&p->core),
 	    .rtt_ms = p2p_dcutr_rtt_ms(&p->core),
+	    .elapsed_ms = now_ms(p) - p->started_at,
 	    .conn = ok ? direct : NULL,
 	};
 	if (ok && p->relayed != NULL && !hp->cfg.keep_relayed) {
@@ -519,6 +522,7 @@ static punch *punch_new(p2p_holepunch *hp, p2p_conn *relayed, bool initiator)
 	p2p_buf_init(&p->backlog);
 	uv_timer_init(p2p_host_loop(hp->host), &p->timer);
 	p->timer.data = p;
+	p->started_at = now_ms(p);
 	p->next = hp->punches;
 	if (hp->punches)
 		hp->punches->prev = p;
