@@ -96,6 +96,7 @@ typedef struct p2p_host_config {
 	uint64_t handshake_timeout_ms; /* default P2P_HANDSHAKE_TIMEOUT_MS */
 	const char *agent_version;     /* copied; NULL: "mtunnel/<version>" */
 	uint64_t negotiate_timeout_ms; /* default P2P_STREAM_NEGOTIATE_TIMEOUT_MS */
+	uint64_t write_stall_ms;       /* default P2P_CONN_WRITE_STALL_MS */
 	/* Name servers for dialing /dns, /dns4, /dns6 and /dnsaddr addresses
 	 * (p2p/dns.h), e.g. "127.0.0.1:5353" (copied); NULL: the system's
 	 * (/etc/resolv.conf). /etc/hosts is read first either way. */

@@ -117,6 +117,10 @@ typedef struct p2p_upgrade_config {
 	/* Deadline for multistream-select on each stream; 0:
 	 * P2P_STREAM_NEGOTIATE_TIMEOUT_MS. */
 	uint64_t negotiate_timeout_ms;
+	/* Once open, the connection is closed when its queued output has
+	 * made no progress for this long (a peer that stopped reading);
+	 * 0: P2P_CONN_WRITE_STALL_MS. */
+	uint64_t write_stall_ms;
 } p2p_upgrade_config;
 
 /* done(c, 0) with an open connection, or done(NULL, err) after the

@@ -24,6 +24,7 @@ void p2p_host_config_init(p2p_host_config *cfg)
 	cfg->dial_timeout_ms = P2P_DIAL_TIMEOUT_MS;
 	cfg->handshake_timeout_ms = P2P_HANDSHAKE_TIMEOUT_MS;
 	cfg->negotiate_timeout_ms = P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
+	cfg->write_stall_ms = P2P_CONN_WRITE_STALL_MS;
 	cfg->max_pending_per_ip = P2P_HOST_MAX_PENDING_PER_IP;
 	cfg->max_conns_per_ip = P2P_HOST_MAX_CONNS_PER_IP;
 	cfg->max_streams = P2P_HOST_MAX_STREAMS;
@@ -89,6 +90,7 @@ p2p_upgrade_config host_upgrade_config(p2p_host *h, bool initiator,
 	    .max_streams = h->cfg.max_streams_per_conn,
 	    .log = &h->cfg.log,
 	    .negotiate_timeout_ms = h->cfg.negotiate_timeout_ms,
+	    .write_stall_ms = h->cfg.write_stall_ms,
 	};
 }
 
@@ -323,6 +325,7 @@ int p2p_host_new(p2p_host **out, uv_loop_t *loop, const p2p_privkey *key,
 	DEFAULT(dial_timeout_ms)
 	DEFAULT(handshake_timeout_ms)
 	DEFAULT(negotiate_timeout_ms)
+	DEFAULT(write_stall_ms)
 	DEFAULT(max_pending_per_ip)
 	DEFAULT(max_conns_per_ip)
 	DEFAULT(max_streams)

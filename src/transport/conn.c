@@ -298,11 +298,6 @@ static void on_tick(uv_timer_t *t)
 	conn_check_read(c);
 }
 
-void conn_set_write_stall_ms(p2p_conn *c, uint64_t ms)
-{
-	c->write_stall_ms = ms ? ms : P2P_CONN_WRITE_STALL_MS;
-}
-
 void conn_opened(p2p_conn *c, const uint8_t *rest, size_t rest_len)
 {
 	p2p_yamux_config ycfg = {.max_streams = c->max_streams,
@@ -534,7 +529,8 @@ int p2p_upgrade(p2p_conn **out, uv_loop_t *loop, p2p_pipe *pipe,
 	c->negotiate_timeout_ms = cfg->negotiate_timeout_ms
 	                              ? cfg->negotiate_timeout_ms
 	                              : P2P_STREAM_NEGOTIATE_TIMEOUT_MS;
-	c->write_stall_ms = P2P_CONN_WRITE_STALL_MS;
+	c->write_stall_ms =
+	    cfg->write_stall_ms ? cfg->write_stall_ms : P2P_CONN_WRITE_STALL_MS;
 	if (cb)
 		c->cb = *cb;
 	c->user = user;

@@ -77,7 +77,7 @@ struct p2p_conn {
 	p2p_direction direction;
 	uint32_t max_streams;
 	uint64_t negotiate_timeout_ms;
-	uint64_t write_stall_ms; /* P2P_CONN_WRITE_STALL_MS unless a test sets it */
+	uint64_t write_stall_ms; /* p2p_upgrade_config's */
 	bool limited;
 
 	enum conn_state state;
@@ -124,9 +124,6 @@ ssize_t conn_write_stream(p2p_conn *c, uint32_t id, const uint8_t *data, size_t 
 void conn_schedule(p2p_conn *c);
 /* Too much is queued for the pipe (or waiting in yamux to go to it). */
 bool conn_congested(const p2p_conn *c);
-/* Closes the connection once its queued output has made no progress for
- * ms (0: P2P_CONN_WRITE_STALL_MS); for tests, before it is open. */
-void conn_set_write_stall_ms(p2p_conn *c, uint64_t ms);
 /* Logs why and closes the connection. */
 void conn_fail(p2p_conn *c, int err, const char *why);
 /* The handshake is over: start yamux and report the connection. */

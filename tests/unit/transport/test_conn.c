@@ -498,16 +498,16 @@ static void connect_qpipes(fixture *f, side *a, side *b, uint32_t a_max_streams,
 	                         .initiator = false,
 	                         .direction = P2P_DIR_INBOUND,
 	                         .max_streams = a_max_streams,
-	                         .log = &f->log};
+	                         .log = &f->log,
+	                         .write_stall_ms = a_stall_ms};
 	p2p_upgrade_config cb = {.identity = f->b.key,
 	                         .expected = &f->a.id,
 	                         .initiator = true,
 	                         .direction = P2P_DIR_OUTBOUND,
 	                         .log = &f->log};
-	p2p_conn *ac;
 	assert_int_equal(
-	    p2p_upgrade(&ac, &f->loop, &x->base, &ca, &a_conn_cbs, a, on_upgraded, a), 0);
-	conn_set_write_stall_ms(ac, a_stall_ms);
+	    p2p_upgrade(NULL, &f->loop, &x->base, &ca, &a_conn_cbs, a, on_upgraded, a),
+	    0);
 	assert_int_equal(
 	    p2p_upgrade(NULL, &f->loop, &y->base, &cb, &b_conn_cbs, b, on_upgraded, b),
 	    0);
