@@ -57,7 +57,7 @@ void p2p_tcp_listener_close(p2p_tcp_listener *l, void (*on_closed)(void *user),
  * (pipe NULL, err < 0). Every transport's dial reports this way. */
 typedef void (*p2p_dial_cb)(p2p_pipe *pipe, int err, void *user);
 
-/* For TCP the errors are P2P_ETIMEDOUT, P2P_EIO, P2P_ECLOSED when
+/* For TCP the errors are P2P_ETIMEDOUT, P2P_EIO, P2P_EADDRINUSE, P2P_ECLOSED when
  * cancelled; the pipe's local_addr and remote_addr are set. */
 typedef p2p_dial_cb p2p_tcp_dial_cb;
 
@@ -83,7 +83,7 @@ typedef struct p2p_tcp_dial_opts {
 	/* When the port cannot be had (the bind fails, or a connection from
 	 * it to the same destination exists already: EADDRINUSE,
 	 * EADDRNOTAVAIL), the dial is made again from an ephemeral port,
-	 * unless this is set: then p2p_tcp_dial_ex returns P2P_EIO and cb
+	 * unless this is set: then p2p_tcp_dial_ex returns P2P_EADDRINUSE and cb
 	 * never runs (a hole punch wants the reused port or nothing). Both
 	 * cases show in the call itself, never later. On Linux, when both
 	 * sides dial at once and one SYN reaches the other side's listener

@@ -37,6 +37,8 @@ const char *p2p_strerror(int err)
 		return "reset by peer";
 	case P2P_ENEGOTIATE:
 		return "no common protocol";
+	case P2P_EADDRINUSE:
+		return "address already in use";
 	default:
 		return "unknown error";
 	}

@@ -61,6 +61,9 @@ static int uv_to_p2p(int uverr)
 		return P2P_ENOMEM;
 	case UV_ECANCELED:
 		return P2P_ECLOSED;
+	case UV_EADDRINUSE:
+	case UV_EADDRNOTAVAIL:
+		return P2P_EADDRINUSE;
 	default:
 		return P2P_EIO;
 	}

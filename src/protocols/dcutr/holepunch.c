@@ -25,6 +25,9 @@
 #define HP_MAX_BACKLOG (2 * P2P_DCUTR_MAX_MESSAGE)
 /* How often a retiring punch looks at its relayed connection. */
 #define HP_RETIRE_TICK_MS 1000
+/* Connections looked at when checking for a duplicate direct one (the
+ * host's default cap; past it a duplicate may stay, harmless). */
+#define HP_MAX_CONNS_SEEN 256
 
 typedef struct punch punch;
 
@@ -49,9 +52,12 @@ struct punch {
 	punch_dial dials[P2P_HOLEPUNCH_MAX_DIALS];
 	unsigned dialing;   /* dials in flight */
 	unsigned upgrading; /* upgrades in flight */
+	bool inbound_wait;  /* a dial found its 4-tuple taken: the peer's SYN
+	                     * reached our listener; its upgrade is awaited */
 	bool done;          /* the outcome was reported */
 	bool retiring;      /* done, ok: watching the relayed connection */
 	uint64_t idle_since;
+	uint64_t ok_at;            /* when the direct connection came */
 	uint64_t started_at;       /* when the punch began (the relayed connection's
 	                            * upgrade, on the initiator) */
 	bool selecting;            /* multistream-select in flight on stream */
@@ -151,6 +157,7 @@ static void finish(punch *p, bool ok, int err, p2p_conn *direct)
 	if (p->done)
 		return;
 	p->done = true;
+	p->inbound_wait = false;
 	p2p_holepunch *hp = p->hp;
 	char id[P2P_PEERID_STR_MAX];
 	if (p2p_peerid_to_string(&p->peer, id, sizeof id) < 0)
@@ -181,6 +188,7 @@ static void finish(punch *p, bool ok, int err, p2p_conn *direct)
 	if (ok && p->relayed != NULL && !hp->cfg.keep_relayed) {
 		p->retiring = true;
 		p->idle_since = now_ms(p);
+		p->ok_at = p->idle_since;
 		uv_timer_start(&p->timer, on_timer, HP_RETIRE_TICK_MS, HP_RETIRE_TICK_MS);
 	} else {
 		punch_release(p);
@@ -199,6 +207,7 @@ static p2p_conn *direct_conn(p2p_host *h, const p2p_peerid *peer)
 /* --- driving the core --- */
 
 static void start_dials(punch *p);
+static void dials_over(punch *p);
 static void feed(punch *p, const uint8_t *data, size_t len);
 
 /* The initiator, once it has the peer's addresses (its SYNC is out or
@@ -291,15 +300,51 @@ static void feed(punch *p, const uint8_t *data, size_t len)
 	after_core(p, &out);
 }
 
+/* Two direct connections to the peer after a punch: where each SYN can
+ * reach the other's listener (a LAN, loopback), both dials connect. Both
+ * sides keep the one the DCUtR initiator dialed, which they agree on, and
+ * close the other once it carries no stream. Through NATs the SYNs cross
+ * and there is one connection (outbound on both sides): nothing to do. */
+static void close_duplicates(punch *p)
+{
+	p2p_conn *all[HP_MAX_CONNS_SEEN], *extra[HP_MAX_CONNS_SEEN];
+	size_t n = p2p_host_conns(p->hp->host, all, HP_MAX_CONNS_SEEN), n_extra = 0;
+	p2p_direction keep = p->initiator ? P2P_DIR_OUTBOUND : P2P_DIR_INBOUND;
+	bool kept = false;
+	for (size_t i = 0; i < n && i < HP_MAX_CONNS_SEEN; i++) {
+		p2p_conn *c = all[i];
+		if (p2p_conn_is_relayed(c) || !p2p_conn_is_open(c) ||
+		    !p2p_peerid_equal(p2p_conn_remote_peer(c), &p->peer))
+			continue;
+		if (p2p_conn_direction(c) == keep)
+			kept = true;
+		else if (p2p_conn_num_streams(c) == 0)
+			extra[n_extra++] = c;
+	}
+	if (!kept)
+		return;
+	for (size_t i = 0; i < n_extra; i++) {
+		p2p_log(logger(p->hp), P2P_LOG_DEBUG,
+		        "holepunch: closing a second direct connection to the same peer");
+		p2p_conn_close(extra[i], 0);
+	}
+}
+
 static void on_timer(uv_timer_t *t)
 {
 	punch *p = t->data;
 	if (p->retiring) {
 		/* Retire the relayed connection once a direct one carries the
-		 * peer and it has carried no stream for the grace period. */
+		 * peer and it has carried no stream for the grace period; and
+		 * for as long as a late dial of either side may still connect,
+		 * watch for a second direct connection. */
 		p2p_holepunch *hp = p->hp;
+		uint64_t now = now_ms(p);
+		bool watching = now - p->ok_at < 2 * hp->cfg.dial_timeout_ms;
+		close_duplicates(p);
 		if (p->relayed == NULL) {
-			punch_release(p);
+			if (!watching)
+				punch_release(p);
 			return;
 		}
 		if (direct_conn(hp->host, &p->peer) == NULL) {
@@ -313,14 +358,21 @@ static void on_timer(uv_timer_t *t)
 				start_initiator(hp, c);
 			return;
 		}
-		uint64_t now = now_ms(p);
 		if (p2p_conn_num_streams(p->relayed) > 0)
 			p->idle_since = now;
 		else if (now - p->idle_since >= hp->cfg.relayed_grace_ms) {
 			p2p_conn *c = p->relayed;
-			punch_release(p);
+			p->relayed = NULL;
+			if (!watching)
+				punch_release(p);
 			p2p_conn_close(c, 0);
 		}
+		return;
+	}
+	if (p->inbound_wait) {
+		/* The peer's connection never came up: this attempt failed. */
+		p->inbound_wait = false;
+		dials_over(p);
 		return;
 	}
 	p2p_buf out;
@@ -384,6 +436,14 @@ static void dials_over(punch *p)
 {
 	if (p->dialing > 0 || p->upgrading > 0 || p->done || p->released)
 		return;
+	if (p->inbound_wait) {
+		/* Not over while the peer's own connection is on its way: wait
+		 * for it (on_connected) as long as a dial may take. */
+		if (!uv_is_active((uv_handle_t *)&p->timer))
+			uv_timer_start(&p->timer, on_timer, p->hp->cfg.dial_timeout_ms,
+			               0);
+		return;
+	}
 	if (p->initiator && p2p_dcutr_attempt(&p->core) < P2P_DCUTR_MAX_ATTEMPTS) {
 		int rc = open_attempt_stream(p);
 		if (rc < 0)
@@ -465,6 +525,13 @@ static void start_dials(punch *p)
 			pd->d = NULL;
 		else
 			p->dialing++;
+		/* Taken 4-tuple: a connection between the two ports exists
+		 * already, the peer's SYN to our listener (no NAT between us:
+		 * a LAN, loopback); its upgrade is under way. (A port held by
+		 * another program looks the same: the wait costs one dial
+		 * timeout then.) */
+		if (rc == P2P_EADDRINUSE)
+			p->inbound_wait = true;
 	}
 	if (p->dialing == 0)
 		dials_over(p);
@@ -663,8 +730,11 @@ static void on_connected(p2p_host *h, p2p_conn *c, void *user)
 		}
 		return;
 	}
-	if (p2p_conn_direction(c) != P2P_DIR_INBOUND || p != NULL ||
-	    direct_conn(h, peer) != NULL)
+	if (p2p_conn_direction(c) != P2P_DIR_INBOUND || direct_conn(h, peer) != NULL)
+		return;
+	if (p != NULL && p->retiring && p->relayed == NULL)
+		punch_release(p); /* only watching for duplicates: a new punch */
+	else if (p != NULL)
 		return;
 	start_initiator(hp, c);
 }

@@ -324,7 +324,7 @@ static void test_same_destination_falls_back(void **state)
 	/* Without the fallback: connect() said EADDRNOTAVAIL at once. */
 	int rc;
 	dial_start(f, a->port, b, true, &rc);
-	assert_int_equal(rc, P2P_EIO);
+	assert_int_equal(rc, P2P_EADDRINUSE);
 }
 
 static void never_called(uv_stream_t *server, int status)
@@ -364,7 +364,7 @@ static void test_bind_taken_falls_back(void **state)
 	}
 	int rc;
 	dial_start(f, a->port, b, true, &rc);
-	assert_int_equal(rc, P2P_EIO);
+	assert_int_equal(rc, P2P_EADDRINUSE);
 	end *e = dial_ok(f, a->port, b);
 	assert_int_not_equal(local_port(e), a->port);
 	wait_accepted(f, b, 1);
@@ -423,7 +423,7 @@ static void test_simultaneous_open_listeners(void **state)
 	dial *da = dial_start(f, a->port, b, true, &ra);
 	dial *db = dial_start(f, b->port, a, true, &rb);
 	assert_int_equal(ra, 0);
-	assert_true(rb == 0 || rb == P2P_EIO);
+	assert_true(rb == 0 || rb == P2P_EADDRINUSE);
 	assert_true(uvt_run(&f->loop, &da->done, 5000));
 	if (rb == 0)
 		assert_true(uvt_run(&f->loop, &db->done, 5000));
@@ -436,7 +436,7 @@ static void test_simultaneous_open_listeners(void **state)
 	} else {
 		/* What Linux does on loopback: a's SYN went to b's listener. */
 		assert_int_equal(da->err, 0);
-		assert_int_equal(rb, P2P_EIO);
+		assert_int_equal(rb, P2P_EADDRINUSE);
 		assert_int_equal(b->n_accepted, 1);
 		assert_int_equal(remote_port(b->accepted[0]), a->port);
 	}
