@@ -136,6 +136,8 @@ static void on_host_closed(void *user)
 	app->holepunch = NULL;
 	p2p_autonat_service_free(app->autonat);
 	app->autonat = NULL;
+	p2p_autonat2_service_free(app->autonat2);
+	app->autonat2 = NULL;
 }
 
 /* A multiaddr in text, for an event. */
@@ -191,7 +193,15 @@ static int start_autonat(tunnel_app *app, const tunnel_opts *o)
 	    .disable_client = o->role == TUNNEL_ROLE_RELAY,
 	    .allow_private = true,
 	};
-	return p2p_autonat_service_new(&app->autonat, app->host, app->identify, &cfg);
+	int rc = p2p_autonat_service_new(&app->autonat, app->host, app->identify, &cfg);
+	/* AutoNAT v2 answers too, for the go-libp2p peers that check their
+	 * addresses with it. Public addresses only, as the spec says: v2 may
+	 * dial another IP than the requester's (it pays dial data for that),
+	 * and a relay must not be made to knock on its own LAN. */
+	p2p_autonat2_service_config cfg2 = {.disable_client = true};
+	if (rc == P2P_OK)
+		rc = p2p_autonat2_service_new(&app->autonat2, app->host, &cfg2);
+	return rc;
 }
 
 static void on_punch(const p2p_holepunch_event *ev, void *user)

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "p2p/autonat.h"
+#include "p2p/autonat2_service.h"
 #include "p2p/holepunch.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
@@ -62,6 +63,7 @@ struct tunnel_app {
 	/* AutoNAT: the relay service and the host answer it; the host also
 	 * asks, and emits REACHABILITY. NULL on the client. */
 	p2p_autonat_service *autonat;
+	p2p_autonat2_service *autonat2; /* serves AutoNAT v2 only */
 	/* Each REACHABILITY, for a role that cares (the host's port mapping,
 	 * confirmed by it); NULL: none. */
 	void (*on_reachability)(tunnel_app *app);

@@ -1,11 +1,16 @@
-/* p2p-autonat: a host with identify and the AutoNAT v1 service, for the
- * interop tests (tests/interop/autonat.test.sh). It listens, prints one
+/* p2p-autonat: a host with identify and the AutoNAT v1 and v2 services,
+ * for the interop tests (tests/interop/autonat*.test.sh). It listens, prints one
  * {"peer_id":…,"addrs":[…]} line as the js peers do, optionally dials
  * peers, and then prints one JSON line per AutoNAT event until SIGINT or
  * SIGTERM, when it prints its counters and exits 0:
  *   {"event":"connected","peer":ID}
  *   {"event":"probe","server":ID,"status":N,"text":"…"}  (status < 0: no answer)
  *   {"event":"reachability","state":"public"|"private"|"unknown","addr":…,"confidence":N}
+ *   {"event":"v2_result","server":ID,"status":N,"dial_status":N,"addr_idx":N,
+ *    "reach":"public"|"private"|"unknown"|"failed","addr":…,"data_paid":N}
+ *      (one per run, with --v2-check: the first --connect peer, once
+ *      identified, is asked about those addresses; status -1 and the
+ *      "error" text when no answer came)
  *   {"event":"stats","served":N,"refused":N,…}
  * Failures print {"error":"…"} and exit 1; a bad command line exits 2. */
 #include <signal.h>
@@ -14,6 +19,7 @@
 #include <string.h>
 
 #include "p2p/autonat.h"
+#include "p2p/autonat2_service.h"
 #include "p2p/error.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
@@ -24,21 +30,27 @@
 #define TOOL_MAX_CONNECT 8    /* --connect options */
 #define TOOL_LINE_MAX    4096 /* one JSON line */
 #define TOOL_TEXT_MAX    256  /* of a server's status text, printed */
+#define TOOL_MAX_CHECK   P2P_AUTONAT2_PROBE_MAX_ADDRS /* --v2-check options */
 
 static const char usage[] =
     "usage: p2p-autonat --listen MULTIADDR [--listen MULTIADDR]...\n"
     "                   [--connect MULTIADDR/p2p/ID]... [--allow-private]\n"
     "                   [--no-server] [--no-client] [--boot-delay MS]\n"
-    "                   [--retry MS] [--dial-timeout MS] [-v]\n"
-    "Serves identify and AutoNAT v1 (/libp2p/autonat/1.0.0) and asks the\n"
-    "peers it is connected to whether it is reachable; prints JSON lines.\n";
+    "                   [--retry MS] [--dial-timeout MS]\n"
+    "                   [--v2-check MULTIADDR]... [--no-dial-data] [-v]\n"
+    "Serves identify and AutoNAT v1 (/libp2p/autonat/1.0.0) and v2\n"
+    "(/libp2p/autonat/2/dial-request), asks the peers it is connected to\n"
+    "whether it is reachable (v1) and, with --v2-check, asks the first\n"
+    "--connect peer about those addresses (v2); prints JSON lines.\n";
 
 typedef struct opts {
 	const char *listen[TOOL_MAX_LISTEN];
 	size_t n_listen;
 	const char *connect[TOOL_MAX_CONNECT];
 	size_t n_connect;
-	bool allow_private, no_server, no_client, verbose;
+	const char *check[TOOL_MAX_CHECK];
+	size_t n_check;
+	bool allow_private, no_server, no_client, no_dial_data, verbose;
 	uint64_t boot_delay_ms, retry_ms, dial_timeout_ms;
 } opts;
 
@@ -49,6 +61,9 @@ typedef struct app {
 	p2p_host *host;
 	p2p_identify_service *identify;
 	p2p_autonat_service *autonat;
+	p2p_autonat2_service *autonat2;
+	p2p_peerid check_peer; /* the first --connect peer */
+	bool checked;          /* the v2 check was sent */
 	uv_signal_t sigint, sigterm;
 	bool handles_open, closing;
 	int exit_code;
@@ -134,8 +149,10 @@ static void on_host_closed(void *user)
 {
 	app *a = user;
 	p2p_autonat_service_free(a->autonat);
+	p2p_autonat2_service_free(a->autonat2);
 	p2p_identify_service_free(a->identify);
 	a->autonat = NULL;
+	a->autonat2 = NULL;
 	a->identify = NULL;
 	a->host = NULL;
 }
@@ -154,6 +171,18 @@ static void print_stats(const app *a)
 	put_num(&l, "probes_sent", (long long)s->probes_sent);
 	put_num(&l, "probes_answered", (long long)s->probes_answered);
 	put_num(&l, "probes_failed", (long long)s->probes_failed);
+	if (a->autonat2 != NULL) {
+		const p2p_autonat2_service_stats *s2 =
+		    p2p_autonat2_service_stats_get(a->autonat2);
+		put_num(&l, "v2_served", (long long)s2->served);
+		put_num(&l, "v2_refused", (long long)s2->refused);
+		put_num(&l, "v2_dialbacks_ok", (long long)s2->dialbacks_ok);
+		put_num(&l, "v2_dialbacks_failed", (long long)s2->dialbacks_failed);
+		put_num(&l, "v2_data_requests", (long long)s2->data_requests);
+		put_num(&l, "v2_probes_sent", (long long)s2->probes_sent);
+		put_num(&l, "v2_probes_answered", (long long)s2->probes_answered);
+		put_num(&l, "v2_dial_backs", (long long)s2->dial_backs);
+	}
 	emit(&l);
 }
 
@@ -181,11 +210,65 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* --- events --- */
 
+static const char *reach_name(p2p_autonat2_reach r)
+{
+	return r == P2P_AUTONAT2_REACH_PUBLIC    ? "public"
+	       : r == P2P_AUTONAT2_REACH_PRIVATE ? "private"
+	                                         : "unknown";
+}
+
+static void on_v2_result(const p2p_autonat2_result *r, void *user)
+{
+	line l = {.len = 0};
+	put(&l, "{\"event\":\"v2_result\",\"server\":");
+	put_peer(&l, r->server);
+	put_num(&l, "status", r->status);
+	put_num(&l, "dial_status", r->dial_status);
+	put_num(&l, "addr_idx", r->addr_idx);
+	put(&l, ",\"reach\":");
+	put_str(&l, r->err < 0 ? "failed" : reach_name(r->reach));
+	put(&l, ",\"addr\":");
+	put_addr(&l, r->addr);
+	put_num(&l, "data_paid", (long long)r->data_paid);
+	if (r->err < 0) {
+		put(&l, ",\"error\":");
+		put_str(&l, p2p_strerror(r->err));
+	}
+	emit(&l);
+}
+
+/* The --v2-check request, to the first --connect peer once identified. */
+static void v2_check(app *a, p2p_conn *c)
+{
+	p2p_buf addrs[TOOL_MAX_CHECK];
+	size_t n = 0;
+	int rc = P2P_OK;
+	for (size_t i = 0; i < a->opt.n_check && rc == P2P_OK; i++) {
+		p2p_buf_init(&addrs[i]);
+		rc = p2p_multiaddr_parse(a->opt.check[i], &addrs[i]);
+		n++;
+	}
+	if (rc == P2P_OK)
+		rc =
+		    p2p_autonat2_service_check(a->autonat2, c, addrs, n, on_v2_result, a);
+	for (size_t i = 0; i < n; i++)
+		p2p_buf_free(&addrs[i]);
+	if (rc < 0) {
+		print_error("v2 check", rc);
+		finish(a, 1);
+	}
+}
+
 static void on_identified(p2p_conn *c, const p2p_identify *info, bool push, int err,
                           void *user)
 {
 	app *a = user;
 	p2p_autonat_service_on_identified(a->autonat, c, info);
+	if (info != NULL && a->opt.n_check > 0 && !a->checked && a->opt.n_connect > 0 &&
+	    p2p_peerid_equal(p2p_conn_remote_peer(c), &a->check_peer)) {
+		a->checked = true;
+		v2_check(a, c);
+	}
 }
 
 static const char *state_name(p2p_autonat_reachability s)
@@ -264,6 +347,10 @@ static int parse_args(int argc, char **argv, opts *o)
 			bad = val == NULL || o->n_connect == TOOL_MAX_CONNECT;
 			if (!bad)
 				o->connect[o->n_connect++] = val;
+		} else if (strcmp(arg, "--v2-check") == 0) {
+			bad = val == NULL || o->n_check == TOOL_MAX_CHECK;
+			if (!bad)
+				o->check[o->n_check++] = val;
 		} else if (strcmp(arg, "--boot-delay") == 0) {
 			bad = parse_num(val, &o->boot_delay_ms) < 0;
 		} else if (strcmp(arg, "--retry") == 0) {
@@ -278,6 +365,8 @@ static int parse_args(int argc, char **argv, opts *o)
 				o->no_server = true;
 			else if (strcmp(arg, "--no-client") == 0)
 				o->no_client = true;
+			else if (strcmp(arg, "--no-dial-data") == 0)
+				o->no_dial_data = true;
 			else if (strcmp(arg, "-v") == 0)
 				o->verbose = true;
 			else
@@ -332,6 +421,8 @@ static int connect_to(app *a, const char *text)
 		rc = p2p_multiaddr_peer_id(bin.data, bin.len, &mh, &mh_len);
 	if (rc == P2P_OK)
 		rc = p2p_peerid_from_bytes(&peer, mh, mh_len);
+	if (rc == P2P_OK && a->opt.n_connect > 0 && text == a->opt.connect[0])
+		a->check_peer = peer;
 	if (rc == P2P_OK)
 		rc = p2p_host_connect(a->host, &peer, &bin, 1, on_connected, a);
 	p2p_buf_free(&bin);
@@ -368,6 +459,14 @@ static int setup(app *a)
 	rc = p2p_identify_service_new(&a->identify, a->host, on_identified, a);
 	if (rc == P2P_OK)
 		rc = p2p_autonat_service_new(&a->autonat, a->host, a->identify, &acfg);
+	p2p_autonat2_service_config acfg2 = {
+	    .disable_server = a->opt.no_server,
+	    .allow_private = a->opt.allow_private,
+	    .no_dial_data = a->opt.no_dial_data,
+	    .dial_timeout_ms = a->opt.dial_timeout_ms,
+	};
+	if (rc == P2P_OK)
+		rc = p2p_autonat2_service_new(&a->autonat2, a->host, &acfg2);
 	if (rc < 0) {
 		print_error("cannot start the services", rc);
 		return rc;
