@@ -22,23 +22,7 @@ AUTONAT_JS=$INTEROP_DIR/autonat.mjs
 DIAL_TIMEOUT_MS=1000
 EVENT_WAIT_SEC=20
 
-P2P_AUTONAT=""
-for bin in "$BUILD_DIR/p2p-autonat" "$BUILD_DIR/tools/p2p-autonat"; do
-	[ -x "$bin" ] && P2P_AUTONAT=$bin && break
-done
-[ -n "$P2P_AUTONAT" ] || fail "p2p-autonat not found in BUILD_DIR=${BUILD_DIR:-unset}"
-
-# wait_line FILE REGEX: waits for a line of FILE matching REGEX, prints it.
-wait_line() {
-	local _
-	for _ in $(seq $((EVENT_WAIT_SEC * 10))); do
-		if grep -m 1 -E "$2" "$1"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
-}
+P2P_AUTONAT=$(find_p2p_autonat) || exit 1
 
 # --- 1: js serves, we ask ---
 start_peer jsserver "$NODE" "$AUTONAT_JS" --serve --listen /ip4/127.0.0.1/tcp/0

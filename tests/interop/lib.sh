@@ -181,3 +181,27 @@ run_dialer_fails() {
 	grep -q '^{"error":' "$WORK/dialer.out" || fail "dialer failed without an {\"error\":…} line"
 	cat "$WORK/dialer.out"
 }
+
+# Prints the p2p-autonat tool of BUILD_DIR (the AutoNAT tests); says why
+# on stderr and fails if there is none.
+find_p2p_autonat() {
+	local bin
+	for bin in "$BUILD_DIR/p2p-autonat" "$BUILD_DIR/tools/p2p-autonat"; do
+		[ -x "$bin" ] && echo "$bin" && return 0
+	done
+	echo "FAIL: p2p-autonat not found in BUILD_DIR=${BUILD_DIR:-unset}" >&2
+	return 1
+}
+
+# wait_line FILE REGEX: waits (EVENT_WAIT_SEC, default 20) for a line of
+# FILE matching REGEX, prints it.
+wait_line() {
+	local _
+	for _ in $(seq $((${EVENT_WAIT_SEC:-20} * 10))); do
+		if grep -m 1 -E "$2" "$1"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
