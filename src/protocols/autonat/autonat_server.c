@@ -12,16 +12,7 @@
 #include "p2p/autonat.h"
 #include "p2p/error.h"
 #include "p2p/multiaddr.h"
-
-/* splitmix64: a few good bits per window from the caller's seed; the
- * state lives in the server, so there is no global generator. */
-static uint64_t next_rand(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
+#include "p2p/splitmix.h"
 
 int p2p_autonat_server_init(p2p_autonat_server *s, const p2p_autonat_server_config *cfg,
                             uint64_t now_ms)
@@ -82,7 +73,7 @@ static void roll_window(p2p_autonat_server *s, uint64_t now_ms)
 	s->global = 0;
 	s->n_peers = 0;
 	uint64_t span = s->cfg.throttle_reset_ms +
-	                next_rand(&s->rng) % (s->cfg.throttle_jitter_ms + 1);
+	                p2p_splitmix64(&s->rng) % (s->cfg.throttle_jitter_ms + 1);
 	s->window_end_ms += span;
 	if (s->window_end_ms <= now_ms)
 		s->window_end_ms = now_ms + span;

@@ -8,6 +8,7 @@
 #include "p2p/error.h"
 #include "p2p/lpmsg.h"
 #include "p2p/multiaddr.h"
+#include "p2p/splitmix.h"
 #include "protocols/autonat/autonat_service.h"
 
 /* Addresses offered in one DIAL: the announce set and the observed ones. */
@@ -15,15 +16,6 @@ enum {
 	MAX_CANDIDATES = P2P_AUTONAT_SERVICE_MAX_EXTRA + P2P_HOST_MAX_ANNOUNCE +
 	                 P2P_AUTONAT_SERVICE_MAX_OBSERVED
 };
-
-/* splitmix64, as the server core's: no global generator. */
-static uint64_t next_rand(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
 
 /* Whether binary multiaddrs a and b start with the same IP. */
 static bool same_ip(const p2p_buf *a, const p2p_buf *b)
@@ -286,7 +278,7 @@ static p2p_conn *pick_server(p2p_autonat_service *svc, uint64_t now)
 		    autonat_ip_usable(svc, p2p_conn_remote_addr(c)))
 			conns[k++] = c;
 	}
-	return k == 0 ? NULL : conns[next_rand(&svc->rng) % k];
+	return k == 0 ? NULL : conns[p2p_splitmix64(&svc->rng) % k];
 }
 
 static void add_candidate(const p2p_autonat_service *svc, const p2p_buf *a, p2p_buf *out,

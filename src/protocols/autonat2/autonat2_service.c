@@ -11,15 +11,6 @@ uint64_t autonat2_now(const p2p_autonat2_service *svc)
 	return uv_now(svc->loop);
 }
 
-/* splitmix64 from a seed drawn at start: no global generator. */
-uint64_t autonat2_rand(p2p_autonat2_service *svc)
-{
-	uint64_t z = (svc->rng += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 void autonat2_unref(p2p_autonat2_service *svc)
 {
 	if (--svc->refs > 0)

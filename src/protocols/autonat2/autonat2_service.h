@@ -25,7 +25,7 @@ struct p2p_autonat2_service {
 	uv_loop_t *loop;
 	p2p_autonat2_service_config cfg; /* every 0 replaced by its default */
 	p2p_autonat2_server server;
-	uint64_t rng; /* splitmix64 state: dial-data amounts, nonces */
+	uint64_t rng; /* p2p_splitmix64 state: dial-data amounts */
 	autonat2_req *reqs;
 	size_t n_reqs;
 	autonat2_probe *probes;
@@ -37,7 +37,6 @@ struct p2p_autonat2_service {
 };
 
 uint64_t autonat2_now(const p2p_autonat2_service *svc);
-uint64_t autonat2_rand(p2p_autonat2_service *svc);
 /* Drops a reference; the last one frees the service. */
 void autonat2_unref(p2p_autonat2_service *svc);
 

@@ -9,6 +9,7 @@
 
 #include "p2p/error.h"
 #include "p2p/lpmsg.h"
+#include "p2p/splitmix.h"
 #include "p2p/transport.h"
 #include "protocols/autonat2/autonat2_service.h"
 
@@ -288,7 +289,7 @@ static void req_on_request(autonat2_req *r, const p2p_autonat2_msg *m)
 	const p2p_buf *observed = p2p_conn_remote_addr(p2p_stream_conn(r->stream));
 	int rc = p2p_autonat2_server_select(&svc->server, m, &r->peer, observed->data,
 	                                    observed->len, autonat2_now(svc),
-	                                    autonat2_rand(svc), &r->d);
+	                                    p2p_splitmix64(&svc->rng), &r->d);
 	if (rc == P2P_EPROTO) {
 		req_reset(r, "not a DialRequest");
 		return;

@@ -25,9 +25,6 @@
 #define HP_MAX_BACKLOG (2 * P2P_DCUTR_MAX_MESSAGE)
 /* How often a retiring punch looks at its relayed connection. */
 #define HP_RETIRE_TICK_MS 1000
-/* Connections looked at when checking for a duplicate direct one (the
- * host's default cap; past it a duplicate may stay, harmless). */
-#define HP_MAX_CONNS_SEEN 256
 
 typedef struct punch punch;
 
@@ -307,11 +304,11 @@ static void feed(punch *p, const uint8_t *data, size_t len)
  * and there is one connection (outbound on both sides): nothing to do. */
 static void close_duplicates(punch *p)
 {
-	p2p_conn *all[HP_MAX_CONNS_SEEN], *extra[HP_MAX_CONNS_SEEN];
-	size_t n = p2p_host_conns(p->hp->host, all, HP_MAX_CONNS_SEEN), n_extra = 0;
+	p2p_conn *all[P2P_HOST_MAX_CONNS], *extra[P2P_HOST_MAX_CONNS];
+	size_t n = p2p_host_conns(p->hp->host, all, P2P_HOST_MAX_CONNS), n_extra = 0;
 	p2p_direction keep = p->initiator ? P2P_DIR_OUTBOUND : P2P_DIR_INBOUND;
 	bool kept = false;
-	for (size_t i = 0; i < n && i < HP_MAX_CONNS_SEEN; i++) {
+	for (size_t i = 0; i < n && i < P2P_HOST_MAX_CONNS; i++) {
 		p2p_conn *c = all[i];
 		if (p2p_conn_is_relayed(c) || !p2p_conn_is_open(c) ||
 		    !p2p_peerid_equal(p2p_conn_remote_peer(c), &p->peer))

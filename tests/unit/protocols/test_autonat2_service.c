@@ -322,7 +322,7 @@ static void test_close_in_flight(void **state)
 		assert_true(uvt_run(&f->loop, &f->closed[i], 5000));
 	assert_true(f->got);
 	assert_true(f->err < 0);
-	/* teardown's closes are no-ops on closed hosts? No: make new ones. */
+	/* Fresh hosts for teardown to close. */
 	p2p_host_config cfg;
 	p2p_host_config_init(&cfg);
 	cfg.log = (p2p_logger){.level = P2P_LOG_DEBUG, .fn = quiet};
